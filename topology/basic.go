@@ -1,0 +1,73 @@
+package topology
+
+import "context"
+
+// BasicEmitter is the emitter of a [BasicBolt]: everything it emits is
+// anchored to the input being executed.
+type BasicEmitter interface {
+	Emit(values Values)
+	EmitStream(stream StreamID, values Values)
+	EmitDirect(task TaskID, stream StreamID, values Values)
+	ReportError(err error)
+}
+
+// BasicBolt is a bolt that never acks or fails by hand, as Storm's
+// IBasicBolt: every emit is anchored to the input, the input is acked when
+// Execute returns nil and failed when it returns an error or panics. Wrap it
+// with [Basic] to use it as a [Bolt].
+type BasicBolt interface {
+	Prepare(ctx context.Context, tc *Context) error
+	Execute(ctx context.Context, t Tuple, out BasicEmitter) error
+	Cleanup() error
+}
+
+// Basic turns a [BasicBolt] into a [Bolt].
+func Basic(b BasicBolt) Bolt { return &basicBolt{b: b} }
+
+// BasicFunc adapts a function to a stateless [BasicBolt].
+type BasicFunc func(ctx context.Context, t Tuple, out BasicEmitter) error
+
+func (f BasicFunc) Prepare(context.Context, *Context) error { return nil }
+func (f BasicFunc) Execute(ctx context.Context, t Tuple, out BasicEmitter) error {
+	return f(ctx, t, out)
+}
+func (f BasicFunc) Cleanup() error { return nil }
+
+// Factory returns a factory whose bolts all run the same function, which must
+// therefore be safe to call from several goroutines.
+func (f BasicFunc) Factory() BoltFactory { return func() Bolt { return Basic(f) } }
+
+type basicBolt struct {
+	b  BasicBolt
+	em basicEmitter
+}
+
+func (b *basicBolt) Prepare(ctx context.Context, tc *Context) error { return b.b.Prepare(ctx, tc) }
+func (b *basicBolt) Cleanup() error                                 { return b.b.Cleanup() }
+
+// Execute acks t when the wrapped bolt returns nil. On an error (or a panic,
+// which the runtime recovers) it leaves t alone, and the runtime fails it.
+func (b *basicBolt) Execute(ctx context.Context, t Tuple, out Emitter) error {
+	b.em.out, b.em.in = out, t
+	err := b.b.Execute(ctx, t, &b.em)
+	b.em.out, b.em.in = nil, nil
+	if err != nil {
+		return err
+	}
+	out.Ack(t)
+	return nil
+}
+
+type basicEmitter struct {
+	out Emitter
+	in  Tuple
+}
+
+func (e *basicEmitter) Emit(values Values) { e.out.EmitStream(DefaultStream, values, e.in) }
+func (e *basicEmitter) EmitStream(stream StreamID, values Values) {
+	e.out.EmitStream(stream, values, e.in)
+}
+func (e *basicEmitter) EmitDirect(task TaskID, stream StreamID, values Values) {
+	e.out.EmitDirect(task, stream, values, e.in)
+}
+func (e *basicEmitter) ReportError(err error) { e.out.ReportError(err) }
