@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -176,14 +177,20 @@ func (d *BoltDeclarer) CustomFrom(src ComponentID, name string, f CustomGrouping
 // and stream.
 func (b *Builder) Build() (*Topology, error) {
 	t := &Topology{name: b.name, config: b.config.WithDefaults()}
+	var pre []Problem
 	for _, c := range b.components {
 		cc := *c
 		cc.Outputs = slices.Clone(c.Outputs)
 		cc.Inputs = slices.Clone(c.Inputs)
-		cc.declareFromInstance()
+		for i, in := range cc.Inputs {
+			cc.Inputs[i].Grouping.Fields = slices.Clone(in.Grouping.Fields)
+		}
+		if err := cc.declareFromInstance(); err != nil {
+			pre = append(pre, Problem{Component: cc.ID, Err: err})
+		}
 		t.components = append(t.components, &cc)
 	}
-	if err := t.validate(); err != nil {
+	if err := t.validate(pre...); err != nil {
 		return nil, err
 	}
 	t.index()
@@ -191,17 +198,35 @@ func (b *Builder) Build() (*Topology, error) {
 }
 
 // declareFromInstance adds the streams the component's own instance declares.
-func (c *Component) declareFromInstance() {
+// A nil factory is left for validation to report; a factory that returns nil
+// or panics (or whose DeclareOutputs panics) is reported here.
+func (c *Component) declareFromInstance() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrFactoryPanic, r)
+		}
+	}()
 	var inst any
 	switch {
-	case c.NewSpout != nil:
-		inst = c.NewSpout()
-	case c.NewBolt != nil:
-		inst = c.NewBolt()
+	case c.Kind == KindSpout && c.NewSpout != nil:
+		s := c.NewSpout()
+		if s == nil {
+			return fmt.Errorf("%w: spout factory returned nil", ErrMissingFactory)
+		}
+		inst = s
+	case c.Kind == KindBolt && c.NewBolt != nil:
+		b := c.NewBolt()
+		if b == nil {
+			return fmt.Errorf("%w: bolt factory returned nil", ErrMissingFactory)
+		}
+		inst = b
+	default:
+		return nil
 	}
 	if od, ok := inst.(OutputDeclarer); ok {
 		var o Outputs
 		od.DeclareOutputs(&o)
 		c.Outputs = append(c.Outputs, o.streams...)
 	}
+	return nil
 }

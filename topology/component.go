@@ -155,7 +155,7 @@ type BoltFactory func() Bolt
 // function; Open, Ack, Fail and Close do nothing.
 type SpoutFunc func(ctx context.Context, out SpoutEmitter) error
 
-func (f SpoutFunc) Open(context.Context, *Context) error               { return nil }
+func (f SpoutFunc) Open(context.Context, *Context) error             { return nil }
 func (f SpoutFunc) Next(ctx context.Context, out SpoutEmitter) error { return f(ctx, out) }
 func (f SpoutFunc) Ack(any)                                          {}
 func (f SpoutFunc) Fail(any)                                         {}

@@ -146,8 +146,9 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports every invalid field of c at once, joined with errors.Join.
-// It expects defaults to have been applied.
+// Validate reports every invalid field of c at once, as a [*ValidationError]
+// whose problems each wrap [ErrInvalidConfig]. It expects defaults to have
+// been applied: a zero field is reported only where zero is invalid.
 func (c Config) Validate() error {
 	// Implemented in validate.go.
 	return c.validate()
