@@ -1,0 +1,97 @@
+package topology_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/gale-stream/gale/topology"
+)
+
+// recorder is a test double of topology.Emitter: it records what a bolt
+// emits, acks and fails.
+type recorder struct {
+	emits  []emit
+	acked  []topology.Tuple
+	failed []topology.Tuple
+	errs   []error
+}
+
+type emit struct {
+	stream  topology.StreamID
+	task    topology.TaskID // for EmitDirect
+	values  topology.Values
+	anchors []topology.Tuple
+}
+
+func (r *recorder) Emit(v topology.Values, anchors ...topology.Tuple) {
+	r.EmitStream(topology.DefaultStream, v, anchors...)
+}
+func (r *recorder) EmitStream(s topology.StreamID, v topology.Values, anchors ...topology.Tuple) {
+	r.emits = append(r.emits, emit{stream: s, values: v, anchors: anchors})
+}
+func (r *recorder) EmitDirect(task topology.TaskID, s topology.StreamID, v topology.Values, anchors ...topology.Tuple) {
+	r.emits = append(r.emits, emit{stream: s, task: task, values: v, anchors: anchors})
+}
+func (r *recorder) Ack(t topology.Tuple)  { r.acked = append(r.acked, t) }
+func (r *recorder) Fail(t topology.Tuple) { r.failed = append(r.failed, t) }
+func (r *recorder) ReportError(err error) { r.errs = append(r.errs, err) }
+
+func TestBasicBolt(t *testing.T) {
+	boom := errors.New("boom")
+	bolt := topology.Basic(topology.BasicFunc(func(_ context.Context, in topology.Tuple, out topology.BasicEmitter) error {
+		out.Emit(topology.Values{in.String("w")})
+		out.EmitStream("side", topology.Values{1})
+		out.EmitDirect(42, "direct", topology.Values{2})
+		if in.String("w") == "bad" {
+			out.ReportError(boom)
+			return boom
+		}
+		return nil
+	}))
+	if err := bolt.Prepare(t.Context(), &topology.Context{}); err != nil {
+		t.Fatal(err)
+	}
+	good := topology.NewTuple("s", "default", 1, topology.Fields{"w"}, topology.Values{"good"})
+	bad := topology.NewTuple("s", "default", 1, topology.Fields{"w"}, topology.Values{"bad"})
+
+	var r recorder
+	if err := bolt.Execute(t.Context(), good, &r); err != nil {
+		t.Fatalf("Execute(good) = %v", err)
+	}
+	if len(r.acked) != 1 || r.acked[0] != topology.Tuple(good) || len(r.failed) != 0 {
+		t.Fatalf("after nil: acked %v failed %v", r.acked, r.failed)
+	}
+	if len(r.emits) != 3 {
+		t.Fatalf("emits = %d, want 3", len(r.emits))
+	}
+	wantStreams := []topology.StreamID{topology.DefaultStream, "side", "direct"}
+	for i, e := range r.emits {
+		if e.stream != wantStreams[i] {
+			t.Errorf("emit %d on %q, want %q", i, e.stream, wantStreams[i])
+		}
+		if len(e.anchors) != 1 || e.anchors[0] != topology.Tuple(good) {
+			t.Errorf("emit %d anchors = %v, want the input", i, e.anchors)
+		}
+	}
+	if r.emits[2].task != 42 {
+		t.Errorf("direct emit to task %d, want 42", r.emits[2].task)
+	}
+
+	r = recorder{}
+	if err := bolt.Execute(t.Context(), bad, &r); !errors.Is(err, boom) {
+		t.Fatalf("Execute(bad) = %v, want boom", err)
+	}
+	if len(r.acked) != 0 {
+		t.Errorf("a failing BasicBolt acked its input")
+	}
+	if len(r.failed) != 0 {
+		t.Errorf("BasicBolt failed the input itself; the runtime does that on the returned error")
+	}
+	if len(r.errs) != 1 || !errors.Is(r.errs[0], boom) {
+		t.Errorf("ReportError not passed through: %v", r.errs)
+	}
+	if err := bolt.Cleanup(); err != nil {
+		t.Error(err)
+	}
+}
