@@ -121,7 +121,6 @@ func TestTupleGetterPanics(t *testing.T) {
 	}
 }
 
-
 func TestIsTick(t *testing.T) {
 	tick := topology.NewTuple(topology.SystemComponent, topology.TickStream, 0, nil, nil)
 	if !topology.IsTick(tick) {
