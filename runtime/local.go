@@ -2,18 +2,309 @@ package runtime
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/pprof"
+	"strconv"
+	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gale-stream/gale/runtime/internal/acker"
 	"github.com/gale-stream/gale/topology"
 )
 
-// Local is a topology running in this process.
-type Local struct{}
+// Local is a topology running in this process: every task of it, plus the
+// acker tasks when the topology tracks tuples. Start one with [Start] and
+// stop it with [Local.Stop]; it is safe for concurrent use.
+type Local struct {
+	topo *topology.Topology
+	cfg  topology.Config
+	log  *slog.Logger
+	m    *metrics
 
-// Start starts every task of t and returns once they are running.
-func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, error) {
-	return nil, errors.New("runtime: not implemented yet")
+	inboxes   []*inbox // by task id; ackers follow the user tasks
+	ackerBase topology.TaskID
+	spouts    []*executor
+	bolts     []*executor
+	ackers    []*ackerTask
+
+	// userCtx is handed to user code; it is cancelled when the topology is
+	// killed.
+	userCtx    context.Context
+	cancelUser context.CancelFunc
+
+	stopSpouts chan struct{} // closed: spouts stop emitting and drain
+	kill       chan struct{} // closed: abandon in-flight work now
+	ackersStop chan struct{} // closed: ackers exit
+	tasksDone  chan struct{} // closed when every spout and bolt task exited
+	done       chan struct{} // closed when every goroutine exited
+
+	stopOnce, killOnce sync.Once
+	tasks, ackerWG     sync.WaitGroup
 }
 
-// Stop stops the topology gracefully, bounded by ctx.
-func (l *Local) Stop(ctx context.Context) error { return nil }
+// Start opens every spout and prepares every bolt of t, then starts their
+// goroutines and returns. ctx bounds the start only; stop the topology
+// with [Local.Stop]. If a spout or bolt fails to start, Start cleans up the
+// ones it started and returns an error naming the component and task.
+func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, error) {
+	cfg := t.Config()
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("topology", t.Name())
+	m, err := newMetrics(opts.Registerer, t.Name())
+	if err != nil {
+		return nil, fmt.Errorf("runtime: topology %s: register metrics: %w", t.Name(), err)
+	}
+	l := &Local{
+		topo:       t,
+		cfg:        cfg,
+		log:        logger,
+		m:          m,
+		stopSpouts: make(chan struct{}),
+		kill:       make(chan struct{}),
+		ackersStop: make(chan struct{}),
+		tasksDone:  make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	l.userCtx, l.cancelUser = context.WithCancel(context.Background())
+
+	tracking := cfg.Guarantee == topology.AtLeastOnce
+	numAckers := 0
+	if tracking {
+		numAckers = cfg.Ackers
+	}
+	l.ackerBase = topology.TaskID(t.NumTasks() + 1)
+	l.inboxes = make([]*inbox, t.NumTasks()+1+numAckers)
+	queueBatches := max(2, cfg.QueueSize/cfg.BatchSize)
+	for _, c := range t.Components() {
+		for _, task := range c.Tasks {
+			in := &inbox{}
+			if c.Kind == topology.KindSpout {
+				in.dones = newCtrlQueue[doneMsg]()
+			} else {
+				in.data = make(chan msg, queueBatches)
+			}
+			l.inboxes[task] = in
+		}
+	}
+	for i := range numAckers {
+		task := l.ackerBase + topology.TaskID(i)
+		in := &inbox{acks: newCtrlQueue[ackMsg]()}
+		l.inboxes[task] = in
+		l.ackers = append(l.ackers, &ackerTask{
+			l: l, task: task, in: in,
+			ledger:  acker.New(ledgerKeep),
+			pending: m.ackerPending.WithLabelValues(strconv.Itoa(int(task))),
+			out:     make(map[topology.TaskID][]doneMsg),
+		})
+	}
+
+	seed := rand.Uint64()
+	for _, c := range t.Components() {
+		for i, task := range c.Tasks {
+			e, err := l.newExecutor(c, i, task, tracking, numAckers, seed)
+			if err != nil {
+				l.abortStart()
+				return nil, err
+			}
+			if err := e.open(ctx); err != nil {
+				l.abortStart()
+				return nil, err
+			}
+			if c.Kind == topology.KindSpout {
+				l.spouts = append(l.spouts, e)
+			} else {
+				l.bolts = append(l.bolts, e)
+			}
+		}
+	}
+
+	for _, a := range l.ackers {
+		l.goTask(&l.ackerWG, ackerComponent, a.task, a.run)
+	}
+	for _, e := range l.bolts {
+		l.goTask(&l.tasks, e.comp.ID, e.task, e.runBolt)
+	}
+	for _, e := range l.spouts {
+		l.goTask(&l.tasks, e.comp.ID, e.task, e.runSpout)
+	}
+	go func() {
+		l.tasks.Wait()
+		close(l.tasksDone)
+		close(l.ackersStop)
+		l.ackerWG.Wait()
+		l.cancelUser()
+		close(l.done)
+	}()
+	l.log.Info("topology started", "tasks", t.NumTasks(), "ackers", numAckers, "guarantee", cfg.Guarantee.String())
+	return l, nil
+}
+
+// goTask starts f on a goroutine owned by wg, labelled for pprof.
+func (l *Local) goTask(wg *sync.WaitGroup, c topology.ComponentID, task topology.TaskID, f func()) {
+	labels := pprof.Labels("topology", l.topo.Name(), "component", string(c), "task", strconv.Itoa(int(task)))
+	wg.Go(func() { pprof.Do(context.Background(), labels, func(context.Context) { f() }) })
+}
+
+// abortStart closes the spouts and bolts opened so far.
+func (l *Local) abortStart() {
+	for _, e := range l.spouts {
+		if err := e.spout.Close(); err != nil {
+			e.log.Warn("spout close", "err", err)
+		}
+	}
+	for _, e := range l.bolts {
+		if err := e.bolt.Cleanup(); err != nil {
+			e.log.Warn("bolt cleanup", "err", err)
+		}
+	}
+	l.cancelUser()
+}
+
+func (l *Local) newExecutor(c *topology.Component, index int, task topology.TaskID, tracking bool, numAckers int, seed uint64) (*executor, error) {
+	cfg := l.cfg
+	e := &executor{
+		l:         l,
+		comp:      c,
+		task:      task,
+		in:        l.inboxes[task],
+		log:       l.log.With("component", string(c.ID), "task", int(task)),
+		tracking:  tracking,
+		batchSize: cfg.BatchSize,
+		idState:   seed ^ uint64(task)*0x9e3779b97f4a7c15,
+		pend:      make([][]*tuple, len(l.inboxes)),
+		ackBuf:    make([][]ackMsg, numAckers),
+		outs:      make(map[topology.StreamID]*streamOut),
+	}
+	e.tm = l.m.task(c.ID, task, c.Kind, max(2, cfg.QueueSize/cfg.BatchSize)*cfg.BatchSize)
+	e.tc = &topology.Context{
+		Topology:    l.topo.Name(),
+		Component:   c.ID,
+		Task:        task,
+		Index:       index,
+		Parallelism: c.Parallelism,
+		Config:      cfg,
+		Logger:      e.log,
+		Topo:        l.topo,
+	}
+	rng := rand.New(rand.NewPCG(seed, uint64(task)))
+	isLocal := func(topology.TaskID) bool { return true }
+	down := map[topology.TaskID]bool{}
+	for _, s := range c.Outputs {
+		so := &streamOut{
+			id: s.ID, fields: s.Fields, direct: s.Direct,
+			emitted:     l.m.emitted.WithLabelValues(string(c.ID), strconv.Itoa(int(task)), string(s.ID)),
+			transferred: l.m.transferred.WithLabelValues(string(c.ID), strconv.Itoa(int(task)), string(s.ID)),
+		}
+		for _, sub := range l.topo.Subscribers(c.ID, s.ID) {
+			for _, dt := range sub.Component.Tasks {
+				down[dt] = true
+			}
+			if sub.Grouping.Kind == topology.GroupDirect {
+				if so.directTasks == nil {
+					so.directTasks = make(map[topology.TaskID]bool)
+				}
+				for _, dt := range sub.Component.Tasks {
+					so.directTasks[dt] = true
+				}
+				continue
+			}
+			r, err := newRoute(sub, s, cfg.MaxParallelism, isLocal, rng)
+			if err != nil {
+				return nil, fmt.Errorf("%w (topology %s, task %d)", err, l.topo.Name(), task)
+			}
+			so.routes = append(so.routes, r)
+		}
+		e.outs[s.ID] = so
+	}
+	for dt := range down {
+		e.downstream = append(e.downstream, dt)
+	}
+	switch c.Kind {
+	case topology.KindSpout:
+		e.spout = c.NewSpout()
+		e.pending = make(map[uint64]pendingRoot)
+		e.maxPending = cfg.MaxSpoutPending
+		e.timeout = cfg.MessageTimeout
+		e.active = true
+	case topology.KindBolt:
+		e.bolt = c.NewBolt()
+		e.executed = make(map[inputKey]prometheus.Counter)
+	}
+	return e, nil
+}
+
+func (e *executor) taskLabel() string { return strconv.Itoa(int(e.task)) }
+
+// open calls the user's Open or Prepare, recovering a panic.
+func (e *executor) open(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = e.userPanic("open", r)
+		}
+		if err != nil {
+			err = fmt.Errorf("runtime: topology %s: start %s task %d: %w", e.l.topo.Name(), e.comp.ID, e.task, err)
+		}
+	}()
+	if e.spout != nil {
+		return e.spout.Open(ctx, e.tc)
+	}
+	seen := map[topology.ComponentID]bool{}
+	for _, in := range e.comp.Inputs {
+		if !seen[in.Source] {
+			seen[in.Source] = true
+			e.upstream += len(e.l.topo.Tasks(in.Source))
+		}
+	}
+	return e.bolt.Prepare(ctx, e.tc)
+}
+
+// Stop stops the topology gracefully: spouts stop emitting, the tuple trees
+// in flight complete (or fail, or time out), bolts drain their queues and
+// clean up, then the ackers stop. The stop is bounded by ctx and by the
+// topology's ShutdownTimeout; when either runs out, the remaining work is
+// abandoned, every goroutine still exits, and Stop returns the context's
+// error. Stop may be called more than once.
+func (l *Local) Stop(ctx context.Context) error {
+	l.stopOnce.Do(func() {
+		l.log.Info("topology stopping")
+		close(l.stopSpouts)
+	})
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.ShutdownTimeout)
+	defer cancel()
+	var err error
+	select {
+	case <-l.tasksDone:
+	case <-ctx.Done():
+		err = ctx.Err()
+		l.Kill()
+	}
+	<-l.done
+	if err != nil {
+		l.log.Warn("topology stopped before draining", "err", err)
+		return fmt.Errorf("runtime: topology %s: stop: %w", l.topo.Name(), err)
+	}
+	l.log.Info("topology stopped")
+	return nil
+}
+
+// Kill stops the topology at once, abandoning tuples in flight. Every task
+// still runs its Close or Cleanup. Use [Local.Done] to wait for the end.
+func (l *Local) Kill() {
+	l.killOnce.Do(func() {
+		l.stopOnce.Do(func() { close(l.stopSpouts) })
+		close(l.kill)
+		l.cancelUser()
+	})
+}
+
+// Done is closed when every goroutine of the topology has exited.
+func (l *Local) Done() <-chan struct{} { return l.done }
+
+// Topology returns the running topology.
+func (l *Local) Topology() *topology.Topology { return l.topo }

@@ -1,0 +1,235 @@
+package runtime
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gale-stream/gale/topology"
+)
+
+// boltState is the part of an executor only bolt tasks use.
+type boltState struct {
+	// upstream is the number of tasks that send to this one; the task stops
+	// when each has sent its end marker and the queue is drained.
+	upstream int
+	ended    int
+
+	// executed counters by input, resolved on first use.
+	executed   map[inputKey]prometheus.Counter
+	lastInput  inputKey
+	lastExec   prometheus.Counter
+	boltOutput boltOut
+}
+
+type inputKey struct {
+	source topology.ComponentID
+	stream topology.StreamID
+}
+
+// boltOut is the Emitter of a bolt task.
+type boltOut struct{ e *executor }
+
+func (o boltOut) Emit(values topology.Values, anchors ...topology.Tuple) {
+	o.e.boltEmit(topology.DefaultStream, values, anchors, 0, false)
+}
+
+func (o boltOut) EmitStream(stream topology.StreamID, values topology.Values, anchors ...topology.Tuple) {
+	o.e.boltEmit(stream, values, anchors, 0, false)
+}
+
+func (o boltOut) EmitDirect(task topology.TaskID, stream topology.StreamID, values topology.Values, anchors ...topology.Tuple) {
+	o.e.boltEmit(stream, values, anchors, task, true)
+}
+
+func (o boltOut) Ack(t topology.Tuple)  { o.e.ack(t) }
+func (o boltOut) Fail(t topology.Tuple) { o.e.fail(t) }
+func (o boltOut) ReportError(err error) { o.e.reportError(err) }
+
+func (e *executor) boltEmit(stream topology.StreamID, values topology.Values, anchors []topology.Tuple, direct topology.TaskID, isDirect bool) {
+	so := e.stream(stream)
+	if so == nil {
+		return
+	}
+	targets, ok := e.targets(so, values, direct, isDirect)
+	if !ok || len(targets) == 0 {
+		return
+	}
+	tracked := false
+	if e.tracking {
+		for _, a := range anchors {
+			if at, ok := a.(*tuple); ok && len(at.edges) > 0 {
+				if at.done {
+					e.reportError(fmt.Errorf("runtime: %s anchored a tuple on stream %s to an input it already acked or failed", e.comp.ID, so.id))
+					continue
+				}
+				tracked = true
+			}
+		}
+	}
+	if !tracked {
+		t := e.newTuple(so, values)
+		for _, dst := range targets {
+			e.enqueue(dst, t)
+		}
+		return
+	}
+	for _, dst := range targets {
+		t := e.newTuple(so, values)
+		for _, a := range anchors {
+			at, ok := a.(*tuple)
+			if !ok || len(at.edges) == 0 || at.done {
+				continue
+			}
+			// One new edge per anchor, shared by all its trees (as Storm).
+			id := e.newID()
+			at.ackVal ^= id
+			for _, ed := range at.edges {
+				t.addEdge(ed.root, id)
+			}
+		}
+		e.enqueue(dst, t)
+	}
+}
+
+// addEdge XORs id into the tuple's edge for root, adding one if needed.
+func (t *tuple) addEdge(root, id uint64) {
+	for i := range t.edges {
+		if t.edges[i].root == root {
+			t.edges[i].id ^= id
+			return
+		}
+	}
+	t.edges = append(t.edges, edge{root: root, id: id})
+}
+
+func (e *executor) ack(t topology.Tuple) {
+	rt, ok := t.(*tuple)
+	if !ok || rt.done {
+		return
+	}
+	rt.done = true
+	e.tm.acked.Inc()
+	for _, ed := range rt.edges {
+		e.sendAck(ackMsg{op: opAck, root: ed.root, val: ed.id ^ rt.ackVal})
+	}
+}
+
+func (e *executor) fail(t topology.Tuple) {
+	rt, ok := t.(*tuple)
+	if !ok || rt.done {
+		return
+	}
+	rt.done = true
+	e.tm.failed.Inc()
+	for _, ed := range rt.edges {
+		e.sendAck(ackMsg{op: opFail, root: ed.root})
+	}
+}
+
+// runBolt is the bolt task's goroutine.
+func (e *executor) runBolt() {
+	defer e.cleanupBolt()
+	var tick <-chan time.Time
+	if e.comp.Tick > 0 {
+		tk := time.NewTicker(e.comp.Tick)
+		defer tk.Stop()
+		tick = tk.C
+	}
+	e.boltOutput = boltOut{e}
+	e.now = time.Now()
+	e.lastFlush = e.now
+	for e.ended < e.upstream {
+		var m msg
+		select {
+		case m = <-e.in.data:
+		default:
+			// Idle: hand over what is buffered before blocking.
+			e.flushAll()
+			select {
+			case m = <-e.in.data:
+			case <-tick:
+				e.tick()
+				continue
+			case <-e.l.kill:
+				return
+			}
+		}
+		switch m.kind {
+		case msgTuples:
+			e.executeBatch(m.tuples)
+		case msgEnd:
+			e.ended++
+		}
+		select {
+		case <-tick:
+			e.tick()
+		default:
+		}
+		if e.now.Sub(e.lastFlush) >= e.l.cfg.FlushInterval {
+			e.flushAll()
+		}
+	}
+}
+
+func (e *executor) executeBatch(ts []*tuple) {
+	e.in.depth.Add(-int64(len(ts)))
+	e.tm.queueDepth.Set(float64(e.in.depth.Load()))
+	start := time.Now()
+	prev := start
+	for _, t := range ts {
+		e.execute(t)
+		now := time.Now()
+		e.tm.execLatency.Observe(now.Sub(prev).Seconds())
+		prev = now
+	}
+	e.now = prev
+	e.tm.busy.Add(prev.Sub(start).Seconds())
+}
+
+func (e *executor) execute(t *tuple) {
+	key := inputKey{t.SourceComponent, t.SourceStream}
+	if key != e.lastInput || e.lastExec == nil {
+		c := e.executed[key]
+		if c == nil {
+			c = e.l.m.executed.WithLabelValues(string(e.comp.ID), e.taskLabel(), string(key.source), string(key.stream))
+			e.executed[key] = c
+		}
+		e.lastInput, e.lastExec = key, c
+	}
+	e.lastExec.Inc()
+	defer func() {
+		if r := recover(); r != nil {
+			e.reportError(e.userPanic("Execute", r))
+			e.fail(t)
+		}
+	}()
+	if err := e.bolt.Execute(e.ctx(), t, e.boltOutput); err != nil {
+		e.reportError(err)
+		e.fail(t)
+	}
+}
+
+func (e *executor) tick() {
+	t := &tuple{TupleData: topology.TupleData{
+		SourceComponent: topology.SystemComponent,
+		SourceStream:    topology.TickStream,
+		SourceTaskID:    -1,
+	}}
+	e.now = time.Now()
+	e.execute(t)
+}
+
+func (e *executor) cleanupBolt() {
+	e.flushAll()
+	e.sendEnd()
+	defer func() {
+		if r := recover(); r != nil {
+			e.reportError(e.userPanic("Cleanup", r))
+		}
+	}()
+	if err := e.bolt.Cleanup(); err != nil {
+		e.log.Warn("bolt cleanup", "err", err)
+	}
+}

@@ -1,0 +1,292 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gale-stream/gale/topology"
+)
+
+// inbox is what other tasks use to reach a task.
+type inbox struct {
+	// data carries tuples, barriers, watermarks and end markers in order. It
+	// is bounded: a full queue blocks its producers (backpressure).
+	data chan msg
+	// depth counts the tuples in data.
+	depth atomic.Int64
+	// acks carries tracking messages to an acker task.
+	acks *ctrlQueue[ackMsg]
+	// dones carries tree outcomes to a spout task.
+	dones *ctrlQueue[doneMsg]
+}
+
+// ackOp is the kind of a tracking message.
+type ackOp uint8
+
+const (
+	opInit ackOp = iota + 1
+	opAck
+	opFail
+)
+
+// ackMsg is a tracking message to an acker task.
+type ackMsg struct {
+	op    ackOp
+	root  uint64
+	val   uint64
+	spout topology.TaskID
+}
+
+// doneMsg tells a spout task that a tree completed or failed.
+type doneMsg struct {
+	root uint64
+	ok   bool
+}
+
+// streamOut is one output stream of one task: its routes and counters.
+type streamOut struct {
+	id     topology.StreamID
+	fields topology.Fields
+	direct bool
+	routes []*route
+	// directTasks are the tasks subscribed with the direct grouping.
+	directTasks map[topology.TaskID]bool
+
+	emitted, transferred   prometheus.Counter
+	nEmitted, nTransferred int64 // not yet added to the counters
+}
+
+// executor runs one task. Every field is owned by the task's goroutine; other
+// goroutines reach the task only through its inbox.
+type executor struct {
+	l    *Local
+	comp *topology.Component
+	task topology.TaskID
+	tc   *topology.Context
+	log  *slog.Logger
+	tm   *taskMetrics
+	in   *inbox
+
+	spout topology.Spout
+	bolt  topology.Bolt
+
+	outs map[topology.StreamID]*streamOut
+	// downstream are the tasks that get an end marker when this task stops.
+	downstream []topology.TaskID
+
+	pend   [][]*tuple // pending batch per destination task id
+	dirty  []topology.TaskID
+	ackBuf [][]ackMsg // pending tracking messages per acker index
+	tbuf   []topology.TaskID
+
+	tracking  bool
+	batchSize int
+	idState   uint64
+	lastFlush time.Time
+	now       time.Time
+
+	errLog   time.Time // last error logged
+	errQuiet int       // errors not logged since
+
+	spoutState
+	boltState
+}
+
+func (e *executor) String() string { return fmt.Sprintf("%s/%d", e.comp.ID, e.task) }
+
+// newID returns a random non-zero 64-bit id (splitmix64).
+func (e *executor) newID() uint64 {
+	for {
+		e.idState += 0x9e3779b97f4a7c15
+		if id := mix64(e.idState); id != 0 {
+			return id
+		}
+	}
+}
+
+// ackerOf returns the index of the acker task that tracks root.
+func (e *executor) ackerOf(root uint64) int { return int(root % uint64(len(e.ackBuf))) }
+
+func (e *executor) sendAck(m ackMsg) {
+	i := e.ackerOf(m.root)
+	e.ackBuf[i] = append(e.ackBuf[i], m)
+	if len(e.ackBuf[i]) >= e.batchSize {
+		e.flushAcks(i)
+	}
+}
+
+func (e *executor) flushAcks(i int) {
+	if len(e.ackBuf[i]) == 0 {
+		return
+	}
+	e.l.inboxes[e.l.ackerBase+topology.TaskID(i)].acks.push(e.ackBuf[i]...)
+	e.ackBuf[i] = e.ackBuf[i][:0]
+}
+
+// stream returns the output stream id, reporting an error if the component
+// did not declare it.
+func (e *executor) stream(id topology.StreamID) *streamOut {
+	so := e.outs[id]
+	if so == nil {
+		e.reportError(fmt.Errorf("runtime: %s emitted on undeclared stream %q", e.comp.ID, id))
+	}
+	return so
+}
+
+// targets returns the tasks values go to, in e.tbuf.
+func (e *executor) targets(so *streamOut, values topology.Values, direct topology.TaskID, isDirect bool) ([]topology.TaskID, bool) {
+	if len(values) != len(so.fields) {
+		e.reportError(fmt.Errorf("runtime: %s emitted %d values on stream %s, which declares %d fields %v",
+			e.comp.ID, len(values), so.id, len(so.fields), so.fields))
+		return nil, false
+	}
+	dst := e.tbuf[:0]
+	switch {
+	case isDirect && !so.direct:
+		e.reportError(fmt.Errorf("runtime: %s used EmitDirect on stream %s, which is not declared direct", e.comp.ID, so.id))
+		return nil, false
+	case isDirect:
+		if !so.directTasks[direct] {
+			e.reportError(fmt.Errorf("runtime: %s emitted directly to task %d, which does not subscribe to stream %s", e.comp.ID, direct, so.id))
+			return nil, false
+		}
+		dst = append(dst, direct)
+	case so.direct:
+		e.reportError(fmt.Errorf("runtime: %s emitted on direct stream %s without EmitDirect", e.comp.ID, so.id))
+		return nil, false
+	default:
+		for _, r := range so.routes {
+			var err error
+			if dst, err = r.choose(values, dst); err != nil {
+				e.reportError(fmt.Errorf("%w (stream %s of %s)", err, so.id, e.comp.ID))
+				return nil, false
+			}
+		}
+	}
+	e.tbuf = dst
+	so.nEmitted++
+	so.nTransferred += int64(len(dst))
+	return dst, true
+}
+
+func (e *executor) newTuple(so *streamOut, values topology.Values) *tuple {
+	return &tuple{TupleData: topology.TupleData{
+		SourceComponent: e.comp.ID,
+		SourceStream:    so.id,
+		SourceTaskID:    e.task,
+		FieldNames:      so.fields,
+		Vals:            values,
+	}}
+}
+
+// enqueue adds t to the pending batch of task dst, sending the batch when it
+// is full.
+func (e *executor) enqueue(dst topology.TaskID, t *tuple) {
+	b := e.pend[dst]
+	if len(b) == 0 {
+		e.dirty = append(e.dirty, dst)
+		if b == nil {
+			b = make([]*tuple, 0, e.batchSize)
+		}
+	}
+	b = append(b, t)
+	e.pend[dst] = b
+	if len(b) >= e.batchSize {
+		e.sendBatch(dst)
+	}
+}
+
+// sendBatch hands the pending batch of dst to its queue, blocking while the
+// queue is full. The receiver owns the slice afterwards.
+func (e *executor) sendBatch(dst topology.TaskID) {
+	b := e.pend[dst]
+	if len(b) == 0 {
+		return
+	}
+	e.pend[dst] = nil
+	e.send(dst, msg{kind: msgTuples, from: e.task, tuples: b})
+}
+
+// send puts m on the data queue of task dst. It blocks while the queue is
+// full, and gives up when the topology is killed.
+func (e *executor) send(dst topology.TaskID, m msg) bool {
+	in := e.l.inboxes[dst]
+	n := int64(len(m.tuples))
+	in.depth.Add(n)
+	select {
+	case in.data <- m:
+		return true
+	default:
+	}
+	start := time.Now()
+	defer func() { e.tm.backpressure.Add(time.Since(start).Seconds()) }()
+	select {
+	case in.data <- m:
+		return true
+	case <-e.l.kill:
+		in.depth.Add(-n)
+		return false
+	}
+}
+
+// flushAll sends every pending batch and tracking message, and publishes the
+// counters kept since the last flush.
+func (e *executor) flushAll() {
+	for i := range e.ackBuf {
+		e.flushAcks(i)
+	}
+	for _, dst := range e.dirty {
+		e.sendBatch(dst)
+	}
+	e.dirty = e.dirty[:0]
+	for _, so := range e.outs {
+		if so.nEmitted > 0 {
+			so.emitted.Add(float64(so.nEmitted))
+			so.transferred.Add(float64(so.nTransferred))
+			so.nEmitted, so.nTransferred = 0, 0
+		}
+	}
+	e.lastFlush = e.now
+}
+
+// sendEnd tells every downstream task that this task will send no more.
+func (e *executor) sendEnd() {
+	for _, dst := range e.downstream {
+		if !e.send(dst, msg{kind: msgEnd, from: e.task}) {
+			return
+		}
+	}
+}
+
+// reportError counts err and logs it, at most once a second per task; the
+// next log line says how many were not logged.
+func (e *executor) reportError(err error) {
+	e.tm.errors.Inc()
+	now := time.Now()
+	if now.Sub(e.errLog) < time.Second {
+		e.errQuiet++
+		return
+	}
+	e.log.Warn("task error", "err", err, "suppressed", e.errQuiet)
+	e.errLog, e.errQuiet = now, 0
+}
+
+// userPanic turns a recovered panic into an error and logs it with the stack.
+func (e *executor) userPanic(where string, r any) error {
+	e.tm.panics.Inc()
+	err := fmt.Errorf("runtime: panic in %s of %s task %d: %v", where, e.comp.ID, e.task, r)
+	e.log.Error("panic in user code", "where", where, "err", err, "stack", string(debug.Stack()))
+	return err
+}
+
+// ctx is the context handed to user code: cancelled when the topology is killed.
+func (e *executor) ctx() context.Context { return e.l.userCtx }
+
+var errKilled = errors.New("runtime: topology killed")
