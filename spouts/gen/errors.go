@@ -1,0 +1,6 @@
+package gen
+
+import "errors"
+
+// ErrInvalidConfig marks a [SentenceConfig] field out of range.
+var ErrInvalidConfig = errors.New("gen: invalid config")
