@@ -1,0 +1,875 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+	"unsafe"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// MaxDepth is the deepest nesting of arrays and maps a tuple value may have.
+// The tuple's own value list is level one.
+const MaxDepth = 32
+
+// anyChunk is how many value slots the decoder allocates at once; tuples
+// with few values share one chunk, so a batch costs a few allocations for
+// its value lists instead of one per tuple.
+const anyChunk = 1024
+
+// Decoder reads msgpack from a byte slice. Every read checks bounds and
+// returns an error wrapping [ErrTruncated] or [ErrMalformed]; none panics.
+//
+// Strings and byte slices it returns alias the input (see the package
+// documentation), so the input must not be modified afterwards. A Decoder is
+// not safe for concurrent use; reuse one per connection to amortize its
+// scratch space.
+type Decoder struct {
+	b   []byte
+	off int
+
+	// anys is the unused tail of the current chunk of value slots; decoded
+	// value lists are carved from it with a full slice expression, so an
+	// append by the owner reallocates instead of overwriting a neighbour.
+	anys []any
+	box  boxer
+}
+
+// Reset makes d read from b.
+func (d *Decoder) Reset(b []byte) {
+	d.b, d.off = b, 0
+}
+
+// Remaining returns the number of unread bytes.
+func (d *Decoder) Remaining() int { return len(d.b) - d.off }
+
+func errTrunc(what string) error { return fmt.Errorf("%w: %s", ErrTruncated, what) }
+
+func errBad(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+}
+
+func (d *Decoder) readByte() (byte, error) {
+	if d.off >= len(d.b) {
+		return 0, errTrunc("missing value")
+	}
+	c := d.b[d.off]
+	d.off++
+	return c, nil
+}
+
+// take returns the next n bytes. n comes from the input, so it is checked
+// against what remains before anything is sliced or allocated.
+func (d *Decoder) take(n uint64) ([]byte, error) {
+	if n > uint64(len(d.b)-d.off) {
+		return nil, errTrunc(fmt.Sprintf("need %d bytes, %d remain", n, len(d.b)-d.off))
+	}
+	p := d.b[d.off : d.off+int(n) : d.off+int(n)]
+	d.off += int(n)
+	return p, nil
+}
+
+func (d *Decoder) u8() (uint64, error) {
+	p, err := d.take(1)
+	if err != nil {
+		return 0, err
+	}
+	return uint64(p[0]), nil
+}
+
+func (d *Decoder) u16() (uint64, error) {
+	p, err := d.take(2)
+	if err != nil {
+		return 0, err
+	}
+	return uint64(binary.BigEndian.Uint16(p)), nil
+}
+
+func (d *Decoder) u32() (uint64, error) {
+	p, err := d.take(4)
+	if err != nil {
+		return 0, err
+	}
+	return uint64(binary.BigEndian.Uint32(p)), nil
+}
+
+func (d *Decoder) u64() (uint64, error) {
+	p, err := d.take(8)
+	if err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(p), nil
+}
+
+// str returns n bytes as a string aliasing the input.
+func (d *Decoder) str(n uint64) (string, error) {
+	p, err := d.take(n)
+	if err != nil || len(p) == 0 {
+		return "", err
+	}
+	return unsafe.String(&p[0], len(p)), nil
+}
+
+// ReadArrayLen reads an array header. The length is checked against the
+// remaining input (each element takes at least one byte).
+func (d *Decoder) ReadArrayLen() (int, error) {
+	c, err := d.readByte()
+	if err != nil {
+		return 0, err
+	}
+	return d.arrayLen(c)
+}
+
+func (d *Decoder) arrayLen(c byte) (int, error) {
+	var n uint64
+	var err error
+	switch {
+	case c&0xf0 == 0x90:
+		n = uint64(c & 0x0f)
+	case c == mpArray16:
+		n, err = d.u16()
+	case c == mpArray32:
+		n, err = d.u32()
+	default:
+		return 0, errBad("want array, got 0x%02x", c)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if n > uint64(d.Remaining()) {
+		return 0, errTrunc(fmt.Sprintf("array of %d elements in %d bytes", n, d.Remaining()))
+	}
+	return int(n), nil
+}
+
+func (d *Decoder) mapLen(c byte) (int, error) {
+	var n uint64
+	var err error
+	switch {
+	case c&0xf0 == 0x80:
+		n = uint64(c & 0x0f)
+	case c == mpMap16:
+		n, err = d.u16()
+	case c == mpMap32:
+		n, err = d.u32()
+	default:
+		return 0, errBad("want map, got 0x%02x", c)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if 2*n > uint64(d.Remaining()) {
+		return 0, errTrunc(fmt.Sprintf("map of %d pairs in %d bytes", n, d.Remaining()))
+	}
+	return int(n), nil
+}
+
+// ReadString reads a string (aliasing the input).
+func (d *Decoder) ReadString() (string, error) {
+	c, err := d.readByte()
+	if err != nil {
+		return "", err
+	}
+	n, ok, err := d.strLen(c)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", errBad("want string, got 0x%02x", c)
+	}
+	return d.str(n)
+}
+
+// strLen returns the length of a string whose format byte is c, and false if
+// c is not a string format.
+func (d *Decoder) strLen(c byte) (uint64, bool, error) {
+	var n uint64
+	var err error
+	switch {
+	case c&0xe0 == 0xa0:
+		n = uint64(c & 0x1f)
+	case c == mpStr8:
+		n, err = d.u8()
+	case c == mpStr16:
+		n, err = d.u16()
+	case c == mpStr32:
+		n, err = d.u32()
+	default:
+		return 0, false, nil
+	}
+	return n, true, err
+}
+
+// ReadInt reads any msgpack integer that fits in an int64.
+func (d *Decoder) ReadInt() (int64, error) {
+	c, err := d.readByte()
+	if err != nil {
+		return 0, err
+	}
+	i, u, isU, err := d.integer(c)
+	if err != nil {
+		return 0, err
+	}
+	if isU {
+		if u > math.MaxInt64 {
+			return 0, errBad("integer %d overflows int64", u)
+		}
+		return int64(u), nil
+	}
+	return i, nil
+}
+
+// ReadUint reads any non-negative msgpack integer.
+func (d *Decoder) ReadUint() (uint64, error) {
+	c, err := d.readByte()
+	if err != nil {
+		return 0, err
+	}
+	i, u, isU, err := d.integer(c)
+	if err != nil {
+		return 0, err
+	}
+	if isU {
+		return u, nil
+	}
+	if i < 0 {
+		return 0, errBad("negative integer %d where unsigned expected", i)
+	}
+	return uint64(i), nil
+}
+
+func (d *Decoder) readInt32() (int32, error) {
+	v, err := d.ReadInt()
+	if err != nil {
+		return 0, err
+	}
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		return 0, errBad("integer %d overflows int32", v)
+	}
+	return int32(v), nil
+}
+
+// ReadBool reads a bool.
+func (d *Decoder) ReadBool() (bool, error) {
+	c, err := d.readByte()
+	if err != nil {
+		return false, err
+	}
+	switch c {
+	case mpTrue:
+		return true, nil
+	case mpFalse:
+		return false, nil
+	}
+	return false, errBad("want bool, got 0x%02x", c)
+}
+
+// integer decodes an integer with format byte c: a signed value in i, or an
+// unsigned uint64 in u with isU set (only for values above MaxInt64 or the
+// uint64 format). It returns ErrMalformed if c is no integer format.
+func (d *Decoder) integer(c byte) (i int64, u uint64, isU bool, err error) {
+	switch {
+	case c <= 0x7f:
+		return int64(c), 0, false, nil
+	case c >= 0xe0:
+		return int64(int8(c)), 0, false, nil
+	}
+	var x uint64
+	switch c {
+	case mpUint8:
+		x, err = d.u8()
+		return int64(x), 0, false, err
+	case mpUint16:
+		x, err = d.u16()
+		return int64(x), 0, false, err
+	case mpUint32:
+		x, err = d.u32()
+		return int64(x), 0, false, err
+	case mpUint64:
+		x, err = d.u64()
+		if x > math.MaxInt64 {
+			return 0, x, true, err
+		}
+		return int64(x), 0, false, err
+	case mpInt8:
+		x, err = d.u8()
+		return int64(int8(x)), 0, false, err
+	case mpInt16:
+		x, err = d.u16()
+		return int64(int16(x)), 0, false, err
+	case mpInt32:
+		x, err = d.u32()
+		return int64(int32(x)), 0, false, err
+	case mpInt64:
+		x, err = d.u64()
+		return int64(x), 0, false, err
+	}
+	return 0, 0, false, errBad("want integer, got 0x%02x", c)
+}
+
+// allocAnys returns n value slots, carved from a shared chunk when n is small.
+func (d *Decoder) allocAnys(n int) []any {
+	if n > anyChunk/8 {
+		return make([]any, n)
+	}
+	if len(d.anys) < n {
+		d.anys = make([]any, anyChunk)
+	}
+	s := d.anys[:n:n]
+	d.anys = d.anys[n:]
+	return s
+}
+
+// ReadValue reads one value of any type; see the package documentation for
+// the Go types values decode to.
+func (d *Decoder) ReadValue() (any, error) { return d.readValue(1) }
+
+func (d *Decoder) readValue(depth int) (any, error) {
+	start := d.off
+	c, err := d.readByte()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c <= 0x7f:
+		return d.box.int64(int64(c)), nil
+	case c >= 0xe0:
+		return d.box.int64(int64(int8(c))), nil
+	case c&0xe0 == 0xa0:
+		s, err := d.str(uint64(c & 0x1f))
+		return d.box.string(s), err
+	case c&0xf0 == 0x90, c == mpArray16, c == mpArray32:
+		n, err := d.arrayLen(c)
+		if err != nil {
+			return nil, err
+		}
+		return d.readList(n, depth)
+	case c&0xf0 == 0x80, c == mpMap16, c == mpMap32:
+		n, err := d.mapLen(c)
+		if err != nil {
+			return nil, err
+		}
+		return d.readMap(start, n, depth)
+	}
+	switch c {
+	case mpNil:
+		return nil, nil
+	case mpFalse:
+		return false, nil
+	case mpTrue:
+		return true, nil
+	case mpStr8, mpStr16, mpStr32:
+		n, _, err := d.strLen(c)
+		if err != nil {
+			return nil, err
+		}
+		s, err := d.str(n)
+		return d.box.string(s), err
+	case mpBin8, mpBin16, mpBin32:
+		var n uint64
+		switch c {
+		case mpBin8:
+			n, err = d.u8()
+		case mpBin16:
+			n, err = d.u16()
+		default:
+			n, err = d.u32()
+		}
+		if err != nil {
+			return nil, err
+		}
+		return d.take(n)
+	case mpFloat32:
+		x, err := d.u32()
+		return math.Float32frombits(uint32(x)), err
+	case mpFloat64:
+		x, err := d.u64()
+		return d.box.float64(math.Float64frombits(x)), err
+	case mpUint8, mpUint16, mpUint32, mpUint64, mpInt8, mpInt16, mpInt32, mpInt64:
+		i, u, isU, err := d.integer(c)
+		if err != nil {
+			return nil, err
+		}
+		if isU {
+			return u, nil
+		}
+		return d.box.int64(i), nil
+	case mpFixExt1, mpFixExt2, mpFixExt4, mpFixExt8, mpFixExt16, mpExt8, mpExt16, mpExt32:
+		return d.readExt(start, c)
+	}
+	return nil, errBad("invalid format byte 0x%02x", c)
+}
+
+func (d *Decoder) readList(n, depth int) (any, error) {
+	if depth >= MaxDepth {
+		return nil, ErrTooDeep
+	}
+	l := make([]any, n)
+	for i := range l {
+		v, err := d.readValue(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		l[i] = v
+	}
+	return l, nil
+}
+
+// readMap reads a map of n pairs whose header started at start. A map with a
+// non-string key is decoded again, whole, by the msgpack fallback.
+func (d *Decoder) readMap(start, n, depth int) (any, error) {
+	if depth >= MaxDepth {
+		return nil, ErrTooDeep
+	}
+	m := make(map[string]any, n)
+	for range n {
+		c, err := d.readByte()
+		if err != nil {
+			return nil, err
+		}
+		kn, ok, err := d.strLen(c)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			d.off = start
+			return d.fallback(depth)
+		}
+		k, err := d.str(kn)
+		if err != nil {
+			return nil, err
+		}
+		v, err := d.readValue(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// extHeader reads the type and data length of an extension with format c.
+func (d *Decoder) extHeader(c byte) (typ int8, n uint64, err error) {
+	switch c {
+	case mpFixExt1:
+		n = 1
+	case mpFixExt2:
+		n = 2
+	case mpFixExt4:
+		n = 4
+	case mpFixExt8:
+		n = 8
+	case mpFixExt16:
+		n = 16
+	case mpExt8:
+		n, err = d.u8()
+	case mpExt16:
+		n, err = d.u16()
+	case mpExt32:
+		n, err = d.u32()
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	t, err := d.u8()
+	return int8(t), n, err
+}
+
+func (d *Decoder) readExt(start int, c byte) (any, error) {
+	typ, n, err := d.extHeader(c)
+	if err != nil {
+		return nil, err
+	}
+	if typ != extTimestamp {
+		d.off = start
+		return d.fallback(0)
+	}
+	p, err := d.take(n)
+	if err != nil {
+		return nil, err
+	}
+	var sec int64
+	var nsec uint64
+	switch n {
+	case 4:
+		sec = int64(binary.BigEndian.Uint32(p))
+	case 8:
+		x := binary.BigEndian.Uint64(p)
+		sec, nsec = int64(x&(1<<34-1)), x>>34
+	case 12:
+		nsec = uint64(binary.BigEndian.Uint32(p))
+		sec = int64(binary.BigEndian.Uint64(p[4:]))
+	default:
+		return nil, errBad("timestamp of %d bytes", n)
+	}
+	if nsec >= 1e9 {
+		return nil, errBad("timestamp nanoseconds %d out of range", nsec)
+	}
+	return time.Unix(sec, int64(nsec)).UTC(), nil
+}
+
+// fallback decodes the value at d.off with github.com/vmihailenco/msgpack/v5.
+// The value's extent is found first with skip, which checks every length, so
+// the library only ever sees a complete, bounded value.
+func (d *Decoder) fallback(depth int) (v any, err error) {
+	start := d.off
+	if err := d.skip(depth); err != nil {
+		return nil, err
+	}
+	raw := d.b[start:d.off]
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, errBad("msgpack fallback: %v", r)
+		}
+	}()
+	dec := msgpack.NewDecoder(bytes.NewReader(raw))
+	// Only maps with a non-string key come here, so decode maps untyped.
+	dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: msgpack fallback: %v", ErrMalformed, err)
+	}
+	return v, nil
+}
+
+// Skip skips one value of any type.
+func (d *Decoder) Skip() error { return d.skip(0) }
+
+func (d *Decoder) skip(depth int) error {
+	if depth > MaxDepth {
+		return ErrTooDeep
+	}
+	c, err := d.readByte()
+	if err != nil {
+		return err
+	}
+	switch {
+	case c <= 0x7f, c >= 0xe0:
+		return nil
+	case c&0xe0 == 0xa0:
+		_, err = d.take(uint64(c & 0x1f))
+		return err
+	case c&0xf0 == 0x90, c == mpArray16, c == mpArray32:
+		n, err := d.arrayLen(c)
+		if err != nil {
+			return err
+		}
+		for range n {
+			if err := d.skip(depth + 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case c&0xf0 == 0x80, c == mpMap16, c == mpMap32:
+		n, err := d.mapLen(c)
+		if err != nil {
+			return err
+		}
+		for range 2 * n {
+			if err := d.skip(depth + 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var n uint64
+	switch c {
+	case mpNil, mpFalse, mpTrue:
+		return nil
+	case mpBin8, mpStr8, mpUint8, mpInt8:
+		if c == mpUint8 || c == mpInt8 {
+			n = 1
+		} else if n, err = d.u8(); err != nil {
+			return err
+		}
+	case mpBin16, mpStr16, mpUint16, mpInt16:
+		if c == mpUint16 || c == mpInt16 {
+			n = 2
+		} else if n, err = d.u16(); err != nil {
+			return err
+		}
+	case mpBin32, mpStr32, mpUint32, mpInt32, mpFloat32:
+		if c == mpBin32 || c == mpStr32 {
+			if n, err = d.u32(); err != nil {
+				return err
+			}
+		} else {
+			n = 4
+		}
+	case mpUint64, mpInt64, mpFloat64:
+		n = 8
+	case mpFixExt1, mpFixExt2, mpFixExt4, mpFixExt8, mpFixExt16, mpExt8, mpExt16, mpExt32:
+		if _, n, err = d.extHeader(c); err != nil {
+			return err
+		}
+	default:
+		return errBad("invalid format byte 0x%02x", c)
+	}
+	_, err = d.take(n)
+	return err
+}
+
+// readTuple reads the fields of a tuple item after its kind; n is the item's
+// array length.
+func (d *Decoder) readTuple(n int, t *Tuple) error {
+	if n < 6 {
+		return errBad("tuple item of %d fields", n)
+	}
+	var err error
+	if t.Dest, err = d.readInt32(); err != nil {
+		return err
+	}
+	if t.SourceTask, err = d.readInt32(); err != nil {
+		return err
+	}
+	if t.Stream, err = d.ReadString(); err != nil {
+		return err
+	}
+	nv, err := d.ReadArrayLen()
+	if err != nil {
+		return err
+	}
+	t.Values = d.allocAnys(nv)
+	for i := range t.Values {
+		if t.Values[i], err = d.readValue(1); err != nil {
+			return err
+		}
+	}
+	ne, err := d.ReadArrayLen()
+	if err != nil {
+		return err
+	}
+	if ne%2 != 0 {
+		return errBad("odd edge list length %d", ne)
+	}
+	t.Edges = nil
+	if ne > 0 {
+		t.Edges = make([]Edge, ne/2)
+		for i := range t.Edges {
+			if t.Edges[i].Root, err = d.ReadUint(); err != nil {
+				return err
+			}
+			if t.Edges[i].ID, err = d.ReadUint(); err != nil {
+				return err
+			}
+		}
+	}
+	return d.skipN(n - 6)
+}
+
+func (d *Decoder) skipN(n int) error {
+	for range n {
+		if err := d.skip(1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Decoder) readItem(it *Item) error {
+	n, err := d.ReadArrayLen()
+	if err != nil {
+		return err
+	}
+	if n < 1 {
+		return errBad("empty item")
+	}
+	k, err := d.ReadUint()
+	if err != nil {
+		return err
+	}
+	*it = Item{Kind: Kind(k)}
+	if k > math.MaxUint8 {
+		return errBad("item kind %d", k)
+	}
+	n-- // fields after the kind
+	want := 0
+	switch it.Kind {
+	case KindTuple:
+		return d.readTuple(n+1, &it.Tuple)
+	case KindBarrier:
+		want = 3
+		if n < want {
+			break
+		}
+		if it.Barrier.Checkpoint, err = d.ReadUint(); err != nil {
+			return err
+		}
+		if it.Barrier.SourceTask, err = d.readInt32(); err != nil {
+			return err
+		}
+		if it.Barrier.Dest, err = d.readInt32(); err != nil {
+			return err
+		}
+	case KindWatermark:
+		want = 3
+		if n < want {
+			break
+		}
+		if it.Watermark.Time, err = d.ReadInt(); err != nil {
+			return err
+		}
+		if it.Watermark.SourceTask, err = d.readInt32(); err != nil {
+			return err
+		}
+		if it.Watermark.Dest, err = d.readInt32(); err != nil {
+			return err
+		}
+	case KindAcker:
+		want = 5
+		if n < want {
+			break
+		}
+		op, err := d.ReadUint()
+		if err != nil {
+			return err
+		}
+		if op > math.MaxUint8 {
+			return errBad("acker op %d", op)
+		}
+		it.Acker.Op = uint8(op)
+		if it.Acker.Root, err = d.ReadUint(); err != nil {
+			return err
+		}
+		if it.Acker.Value, err = d.ReadUint(); err != nil {
+			return err
+		}
+		if it.Acker.SpoutTask, err = d.readInt32(); err != nil {
+			return err
+		}
+		if it.Acker.Dest, err = d.readInt32(); err != nil {
+			return err
+		}
+	case KindSpoutDone:
+		want = 3
+		if n < want {
+			break
+		}
+		if it.SpoutDone.Root, err = d.ReadUint(); err != nil {
+			return err
+		}
+		if it.SpoutDone.Ok, err = d.ReadBool(); err != nil {
+			return err
+		}
+		if it.SpoutDone.Dest, err = d.readInt32(); err != nil {
+			return err
+		}
+	default:
+		return errBad("item kind %v", it.Kind)
+	}
+	if n < want {
+		return errBad("%v item of %d fields", it.Kind, n)
+	}
+	return d.skipN(n - want)
+}
+
+// DecodeOwned decodes one frame from b into f. b becomes the property of the
+// decoded values: strings and byte slices alias it, so the caller must not
+// modify or reuse b. f's batch item slice is reused; values from a previous
+// decode into f stay valid (they are not overwritten).
+//
+// Trailing bytes after the frame are an error. On error f holds a partial
+// result that must not be used.
+func (d *Decoder) DecodeOwned(b []byte, f *Frame) error {
+	d.Reset(b)
+	if len(b) == 0 {
+		return errTrunc("empty frame")
+	}
+	f.Kind = Kind(b[0])
+	d.off = 1
+	switch f.Kind {
+	case KindBatch:
+		n, err := d.ReadArrayLen()
+		if err != nil {
+			return err
+		}
+		items := f.Batch.Items[:0]
+		if cap(items) < n {
+			items = make([]Item, n)
+		}
+		items = items[:n]
+		for i := range items {
+			if err := d.readItem(&items[i]); err != nil {
+				f.Batch.Items = items[:0]
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+		f.Batch.Items = items
+	case KindHello:
+		n, err := d.ReadArrayLen()
+		if err != nil {
+			return err
+		}
+		if n < 4 {
+			return errBad("hello of %d fields", n)
+		}
+		if f.Hello.Topology, err = d.ReadString(); err != nil {
+			return err
+		}
+		w, err := d.ReadInt()
+		if err != nil {
+			return err
+		}
+		if w < math.MinInt || w > math.MaxInt || w != int64(int(w)) {
+			return errBad("worker %d", w)
+		}
+		f.Hello.Worker = int(w)
+		if f.Hello.Epoch, err = d.ReadUint(); err != nil {
+			return err
+		}
+		if f.Hello.Token, err = d.ReadString(); err != nil {
+			return err
+		}
+		if err := d.skipN(n - 4); err != nil {
+			return err
+		}
+	case KindCredit:
+		n, err := d.ReadArrayLen()
+		if err != nil {
+			return err
+		}
+		if n < 1 {
+			return errBad("credit of %d fields", n)
+		}
+		c, err := d.ReadUint()
+		if err != nil {
+			return err
+		}
+		if c > math.MaxUint32 {
+			return errBad("credit %d", c)
+		}
+		f.Credit.N = uint32(c)
+		if err := d.skipN(n - 1); err != nil {
+			return err
+		}
+	case KindRefuse:
+		n, err := d.ReadArrayLen()
+		if err != nil {
+			return err
+		}
+		if n < 1 {
+			return errBad("refuse of %d fields", n)
+		}
+		if f.Refuse.Reason, err = d.ReadString(); err != nil {
+			return err
+		}
+		if err := d.skipN(n - 1); err != nil {
+			return err
+		}
+	default:
+		return errBad("frame kind %v", f.Kind)
+	}
+	if d.Remaining() != 0 {
+		return errBad("%d trailing bytes after %v frame", d.Remaining(), f.Kind)
+	}
+	return nil
+}
+
+// DecodeFrame decodes one frame from b into f. It copies b first, so b may be
+// reused as soon as it returns; see [Decoder.DecodeOwned] to avoid the copy.
+func DecodeFrame(b []byte, f *Frame) error {
+	var d Decoder
+	return d.DecodeOwned(bytes.Clone(b), f)
+}

@@ -1,0 +1,62 @@
+// Package wire is the msgpack envelope that carries tuples and control
+// messages between gale worker processes. Inside a worker tuples pass by
+// reference; only the transport (package runtime/transport) encodes them.
+//
+// # Frames and items
+//
+// A [Frame] is the unit the transport moves: a one-byte [Kind] followed by a
+// msgpack body. Four frame kinds exist:
+//
+//   - [KindBatch]: a [Batch], a sequence of [Item]s for the tasks of one
+//     destination worker. Each item is a [Tuple], [Barrier], [Watermark],
+//     [AckerMsg] or [SpoutDone]. Barriers and watermarks travel in the same
+//     sequence as the tuples around them, so the order a task emitted them in
+//     is the order the receiver sees.
+//   - [KindHello]: the handshake, first on every connection ([Hello]).
+//   - [KindCredit]: flow-control credit granted by a receiver ([Credit]).
+//   - [KindRefuse]: the handshake was refused ([Refuse]).
+//
+// Every body is a plain msgpack array whose first element, for items, is the
+// item's kind, so any msgpack tool can dump a frame. Decoders read the fields
+// they know and skip trailing ones, so a field can be appended to a message
+// without breaking older readers.
+//
+// # Values
+//
+// Tuple values are encoded by hand, without reflection, for these types:
+// nil, bool, every Go integer type, float32, float64, string, []byte,
+// time.Time (the msgpack timestamp extension, -1), []any, map[string]any,
+// and for speed also []string and map[string]string. Integers take the
+// smallest msgpack encoding that holds them.
+//
+// Decoding is not type-preserving for integers and containers: every integer
+// decodes as int64, except an unsigned value above math.MaxInt64, which
+// decodes as uint64; arrays decode as []any and maps as map[string]any;
+// times decode in UTC without a monotonic reading. The typed getters of
+// [topology.Tuple] accept every integer type for this reason.
+//
+// Any other value (a struct, a named type, a typed slice, a map with
+// non-string keys) falls back to github.com/vmihailenco/msgpack/v5 and
+// decodes as whatever our decoder makes of the bytes that library wrote:
+// a struct becomes a map[string]any, a typed slice a []any, and a map with
+// non-string keys a map[any]any (decoded by the library). Values of a type
+// registered with msgpack.RegisterExt decode as that type again. The fallback uses reflection and is several
+// times slower; keep hot-path values to the types above.
+//
+// # Safety
+//
+// The [Decoder] never panics on input and checks every length against the
+// bytes that remain before it allocates, so a frame claiming a billion
+// elements fails at once with [ErrTruncated]. Nesting is limited to
+// [MaxDepth] levels.
+//
+// Strings and byte slices returned by a [Decoder] alias its input instead of
+// copying it: [DecodeFrame] copies the input once and decodes from the copy,
+// [Decoder.DecodeOwned] decodes in place from a buffer the caller hands over.
+// A single retained string keeps the whole frame buffer alive.
+package wire
+
+import "github.com/gale-stream/gale/topology"
+
+// topology is referenced from the package documentation.
+var _ topology.Tuple

@@ -1,0 +1,365 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// msgpack format bytes, from the specification.
+const (
+	mpNil      = 0xc0
+	mpFalse    = 0xc2
+	mpTrue     = 0xc3
+	mpBin8     = 0xc4
+	mpBin16    = 0xc5
+	mpBin32    = 0xc6
+	mpExt8     = 0xc7
+	mpExt16    = 0xc8
+	mpExt32    = 0xc9
+	mpFloat32  = 0xca
+	mpFloat64  = 0xcb
+	mpUint8    = 0xcc
+	mpUint16   = 0xcd
+	mpUint32   = 0xce
+	mpUint64   = 0xcf
+	mpInt8     = 0xd0
+	mpInt16    = 0xd1
+	mpInt32    = 0xd2
+	mpInt64    = 0xd3
+	mpFixExt1  = 0xd4
+	mpFixExt2  = 0xd5
+	mpFixExt4  = 0xd6
+	mpFixExt8  = 0xd7
+	mpFixExt16 = 0xd8
+	mpStr8     = 0xd9
+	mpStr16    = 0xda
+	mpStr32    = 0xdb
+	mpArray16  = 0xdc
+	mpArray32  = 0xdd
+	mpMap16    = 0xde
+	mpMap32    = 0xdf
+
+	extTimestamp = -1
+)
+
+// Encoder appends msgpack to B. The zero value is ready to use; set B to a
+// reused buffer (B[:0]) to avoid allocations. Methods never fail except
+// [Encoder.WriteValue], for values even the fallback cannot encode.
+type Encoder struct {
+	B []byte
+}
+
+// WriteNil appends nil.
+func (e *Encoder) WriteNil() { e.B = append(e.B, mpNil) }
+
+// WriteBool appends a bool.
+func (e *Encoder) WriteBool(v bool) {
+	if v {
+		e.B = append(e.B, mpTrue)
+	} else {
+		e.B = append(e.B, mpFalse)
+	}
+}
+
+// WriteInt appends v in its smallest msgpack encoding.
+func (e *Encoder) WriteInt(v int64) {
+	if v >= 0 {
+		e.WriteUint(uint64(v))
+		return
+	}
+	switch {
+	case v >= -32:
+		e.B = append(e.B, byte(v))
+	case v >= math.MinInt8:
+		e.B = append(e.B, mpInt8, byte(v))
+	case v >= math.MinInt16:
+		e.B = binary.BigEndian.AppendUint16(append(e.B, mpInt16), uint16(v))
+	case v >= math.MinInt32:
+		e.B = binary.BigEndian.AppendUint32(append(e.B, mpInt32), uint32(v))
+	default:
+		e.B = binary.BigEndian.AppendUint64(append(e.B, mpInt64), uint64(v))
+	}
+}
+
+// WriteUint appends v in its smallest msgpack encoding.
+func (e *Encoder) WriteUint(v uint64) {
+	switch {
+	case v <= 0x7f:
+		e.B = append(e.B, byte(v))
+	case v <= math.MaxUint8:
+		e.B = append(e.B, mpUint8, byte(v))
+	case v <= math.MaxUint16:
+		e.B = binary.BigEndian.AppendUint16(append(e.B, mpUint16), uint16(v))
+	case v <= math.MaxUint32:
+		e.B = binary.BigEndian.AppendUint32(append(e.B, mpUint32), uint32(v))
+	default:
+		e.B = binary.BigEndian.AppendUint64(append(e.B, mpUint64), v)
+	}
+}
+
+// WriteFloat32 appends a 32-bit float.
+func (e *Encoder) WriteFloat32(v float32) {
+	e.B = binary.BigEndian.AppendUint32(append(e.B, mpFloat32), math.Float32bits(v))
+}
+
+// WriteFloat64 appends a 64-bit float.
+func (e *Encoder) WriteFloat64(v float64) {
+	e.B = binary.BigEndian.AppendUint64(append(e.B, mpFloat64), math.Float64bits(v))
+}
+
+// WriteString appends a string.
+func (e *Encoder) WriteString(s string) {
+	n := len(s)
+	switch {
+	case n <= 31:
+		e.B = append(e.B, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		e.B = append(e.B, mpStr8, byte(n))
+	case n <= math.MaxUint16:
+		e.B = binary.BigEndian.AppendUint16(append(e.B, mpStr16), uint16(n))
+	default:
+		e.B = binary.BigEndian.AppendUint32(append(e.B, mpStr32), uint32(n))
+	}
+	e.B = append(e.B, s...)
+}
+
+// WriteBytes appends a binary value.
+func (e *Encoder) WriteBytes(b []byte) {
+	n := len(b)
+	switch {
+	case n <= math.MaxUint8:
+		e.B = append(e.B, mpBin8, byte(n))
+	case n <= math.MaxUint16:
+		e.B = binary.BigEndian.AppendUint16(append(e.B, mpBin16), uint16(n))
+	default:
+		e.B = binary.BigEndian.AppendUint32(append(e.B, mpBin32), uint32(n))
+	}
+	e.B = append(e.B, b...)
+}
+
+// WriteArrayHeader appends the header of an array of n elements.
+func (e *Encoder) WriteArrayHeader(n int) {
+	switch {
+	case n <= 15:
+		e.B = append(e.B, 0x90|byte(n))
+	case n <= math.MaxUint16:
+		e.B = binary.BigEndian.AppendUint16(append(e.B, mpArray16), uint16(n))
+	default:
+		e.B = binary.BigEndian.AppendUint32(append(e.B, mpArray32), uint32(n))
+	}
+}
+
+// WriteMapHeader appends the header of a map of n pairs.
+func (e *Encoder) WriteMapHeader(n int) {
+	switch {
+	case n <= 15:
+		e.B = append(e.B, 0x80|byte(n))
+	case n <= math.MaxUint16:
+		e.B = binary.BigEndian.AppendUint16(append(e.B, mpMap16), uint16(n))
+	default:
+		e.B = binary.BigEndian.AppendUint32(append(e.B, mpMap32), uint32(n))
+	}
+}
+
+// WriteTime appends t as a msgpack timestamp (extension -1), in the
+// smallest of its three encodings. The location and monotonic reading are
+// not encoded.
+func (e *Encoder) WriteTime(t time.Time) {
+	sec, nsec := t.Unix(), uint64(t.Nanosecond())
+	switch {
+	case sec >= 0 && sec>>34 == 0 && nsec == 0 && sec <= math.MaxUint32:
+		e.B = binary.BigEndian.AppendUint32(append(e.B, mpFixExt4, 0xff), uint32(sec))
+	case sec >= 0 && sec>>34 == 0:
+		e.B = binary.BigEndian.AppendUint64(append(e.B, mpFixExt8, 0xff), nsec<<34|uint64(sec))
+	default:
+		e.B = append(e.B, mpExt8, 12, 0xff)
+		e.B = binary.BigEndian.AppendUint32(e.B, uint32(nsec))
+		e.B = binary.BigEndian.AppendUint64(e.B, uint64(sec))
+	}
+}
+
+// WriteValue appends v. See the package documentation for the types encoded
+// by hand; others go through github.com/vmihailenco/msgpack/v5, and an
+// error wrapping [ErrUnsupported] is returned if it fails too.
+func (e *Encoder) WriteValue(v any) error {
+	return e.writeValue(v, 0)
+}
+
+func (e *Encoder) writeValue(v any, depth int) error {
+	switch x := v.(type) {
+	case nil:
+		e.WriteNil()
+	case string:
+		e.WriteString(x)
+	case int64:
+		e.WriteInt(x)
+	case int:
+		e.WriteInt(int64(x))
+	case bool:
+		e.WriteBool(x)
+	case float64:
+		e.WriteFloat64(x)
+	case []byte:
+		e.WriteBytes(x)
+	case int32:
+		e.WriteInt(int64(x))
+	case uint64:
+		e.WriteUint(x)
+	case int8:
+		e.WriteInt(int64(x))
+	case int16:
+		e.WriteInt(int64(x))
+	case uint:
+		e.WriteUint(uint64(x))
+	case uint8:
+		e.WriteUint(uint64(x))
+	case uint16:
+		e.WriteUint(uint64(x))
+	case uint32:
+		e.WriteUint(uint64(x))
+	case uintptr:
+		e.WriteUint(uint64(x))
+	case float32:
+		e.WriteFloat32(x)
+	case time.Time:
+		e.WriteTime(x)
+	case []any:
+		if depth >= MaxDepth {
+			return ErrTooDeep
+		}
+		e.WriteArrayHeader(len(x))
+		for _, y := range x {
+			if err := e.writeValue(y, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		if depth >= MaxDepth {
+			return ErrTooDeep
+		}
+		e.WriteMapHeader(len(x))
+		for k, y := range x {
+			e.WriteString(k)
+			if err := e.writeValue(y, depth+1); err != nil {
+				return err
+			}
+		}
+	case []string:
+		e.WriteArrayHeader(len(x))
+		for _, y := range x {
+			e.WriteString(y)
+		}
+	case map[string]string:
+		e.WriteMapHeader(len(x))
+		for k, y := range x {
+			e.WriteString(k)
+			e.WriteString(y)
+		}
+	default:
+		b, err := msgpack.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("%w: %T: %v", ErrUnsupported, v, err)
+		}
+		e.B = append(e.B, b...)
+	}
+	return nil
+}
+
+// writeTuple appends a tuple item: [kind, dest, source, stream, values, edges].
+func (e *Encoder) writeTuple(t *Tuple) error {
+	e.B = append(e.B, 0x96, byte(KindTuple))
+	e.WriteInt(int64(t.Dest))
+	e.WriteInt(int64(t.SourceTask))
+	e.WriteString(t.Stream)
+	e.WriteArrayHeader(len(t.Values))
+	for _, v := range t.Values {
+		if err := e.writeValue(v, 1); err != nil {
+			return fmt.Errorf("wire: stream %s from task %d: %w", t.Stream, t.SourceTask, err)
+		}
+	}
+	e.WriteArrayHeader(2 * len(t.Edges))
+	for _, ed := range t.Edges {
+		e.WriteUint(ed.Root)
+		e.WriteUint(ed.ID)
+	}
+	return nil
+}
+
+func (e *Encoder) writeItem(it *Item) error {
+	switch it.Kind {
+	case KindTuple:
+		return e.writeTuple(&it.Tuple)
+	case KindBarrier:
+		e.B = append(e.B, 0x94, byte(KindBarrier))
+		e.WriteUint(it.Barrier.Checkpoint)
+		e.WriteInt(int64(it.Barrier.SourceTask))
+		e.WriteInt(int64(it.Barrier.Dest))
+	case KindWatermark:
+		e.B = append(e.B, 0x94, byte(KindWatermark))
+		e.WriteInt(it.Watermark.Time)
+		e.WriteInt(int64(it.Watermark.SourceTask))
+		e.WriteInt(int64(it.Watermark.Dest))
+	case KindAcker:
+		e.B = append(e.B, 0x96, byte(KindAcker))
+		e.WriteUint(uint64(it.Acker.Op))
+		e.WriteUint(it.Acker.Root)
+		e.WriteUint(it.Acker.Value)
+		e.WriteInt(int64(it.Acker.SpoutTask))
+		e.WriteInt(int64(it.Acker.Dest))
+	case KindSpoutDone:
+		e.B = append(e.B, 0x94, byte(KindSpoutDone))
+		e.WriteUint(it.SpoutDone.Root)
+		e.WriteBool(it.SpoutDone.Ok)
+		e.WriteInt(int64(it.SpoutDone.Dest))
+	default:
+		return fmt.Errorf("%w: item kind %v", ErrMalformed, it.Kind)
+	}
+	return nil
+}
+
+// AppendFrame appends the encoding of f (its kind byte, then its body) to
+// dst and returns the extended buffer. On error dst is returned unchanged
+// in length.
+func AppendFrame(dst []byte, f *Frame) ([]byte, error) {
+	e := Encoder{B: append(dst, byte(f.Kind))}
+	switch f.Kind {
+	case KindBatch:
+		e.WriteArrayHeader(len(f.Batch.Items))
+		for i := range f.Batch.Items {
+			if err := e.writeItem(&f.Batch.Items[i]); err != nil {
+				return dst, err
+			}
+		}
+	case KindHello:
+		e.B = append(e.B, 0x94)
+		e.WriteString(f.Hello.Topology)
+		e.WriteInt(int64(f.Hello.Worker))
+		e.WriteUint(f.Hello.Epoch)
+		e.WriteString(f.Hello.Token)
+	case KindCredit:
+		e.B = append(e.B, 0x91)
+		e.WriteUint(uint64(f.Credit.N))
+	case KindRefuse:
+		e.B = append(e.B, 0x91)
+		e.WriteString(f.Refuse.Reason)
+	default:
+		return dst, fmt.Errorf("%w: frame kind %v", ErrMalformed, f.Kind)
+	}
+	return e.B, nil
+}
+
+// AppendBatch appends b as a [KindBatch] frame; see [AppendFrame].
+func AppendBatch(dst []byte, b *Batch) ([]byte, error) {
+	e := Encoder{B: append(dst, byte(KindBatch))}
+	e.WriteArrayHeader(len(b.Items))
+	for i := range b.Items {
+		if err := e.writeItem(&b.Items[i]); err != nil {
+			return dst, err
+		}
+	}
+	return e.B, nil
+}

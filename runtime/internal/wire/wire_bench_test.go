@@ -1,0 +1,54 @@
+package wire
+
+import (
+	"fmt"
+	"testing"
+)
+
+func benchBatch(n int) *Frame {
+	f := &Frame{Kind: KindBatch}
+	for i := range n {
+		f.Batch.AddTuple(Tuple{Dest: 3, SourceTask: 1, Stream: "default",
+			Values: []any{fmt.Sprintf("word-%d", i%100), int64(i), int64(1_700_000_000_000 + i)}})
+	}
+	return f
+}
+
+func BenchmarkEncodeBatch(b *testing.B) {
+	for _, n := range []int{1, 64, 512} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			f := benchBatch(n)
+			var buf []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if buf, err = AppendFrame(buf[:0], f); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(len(buf)))
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tuples/s")
+		})
+	}
+}
+
+func BenchmarkDecodeBatch(b *testing.B) {
+	for _, n := range []int{1, 64, 512} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			buf, err := AppendFrame(nil, benchBatch(n))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var d Decoder
+			var f Frame
+			b.SetBytes(int64(len(buf)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := d.DecodeOwned(buf, &f); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tuples/s")
+		})
+	}
+}
