@@ -43,6 +43,14 @@ type basicBolt struct {
 }
 
 func (b *basicBolt) Prepare(ctx context.Context, tc *Context) error { return b.b.Prepare(ctx, tc) }
+
+// DeclareOutputs passes on the declarations of the wrapped bolt, so that a
+// BasicBolt that declares its outputs keeps doing so once wrapped.
+func (b *basicBolt) DeclareOutputs(o *Outputs) {
+	if od, ok := b.b.(OutputDeclarer); ok {
+		od.DeclareOutputs(o)
+	}
+}
 func (b *basicBolt) Cleanup() error                                 { return b.b.Cleanup() }
 
 // Execute acks t when the wrapped bolt returns nil. On an error (or a panic,

@@ -95,3 +95,19 @@ func TestBasicBolt(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+type declaringBasic struct{ topology.BasicFunc }
+
+func (declaringBasic) DeclareOutputs(o *topology.Outputs) { o.Default("upper") }
+
+func TestBasicKeepsDeclarations(t *testing.T) {
+	b := topology.NewBuilder("t")
+	b.SetSpout("s", noopSpout(), 1).Output("x")
+	b.SetBolt("basic", func() topology.Bolt { return topology.Basic(declaringBasic{}) }, 1).ShuffleFrom("s")
+	b.SetBolt("sink", noopBolt(), 1).FieldsFrom("basic", "upper")
+	topo := mustBuild(t, b)
+	c, _ := topo.Component("basic")
+	if st, ok := c.Output(topology.DefaultStream); !ok || len(st.Fields) != 1 || st.Fields[0] != "upper" {
+		t.Errorf("outputs of a wrapped BasicBolt = %+v", c.Outputs)
+	}
+}
