@@ -51,7 +51,7 @@ func (b *basicBolt) DeclareOutputs(o *Outputs) {
 		od.DeclareOutputs(o)
 	}
 }
-func (b *basicBolt) Cleanup() error                                 { return b.b.Cleanup() }
+func (b *basicBolt) Cleanup() error { return b.b.Cleanup() }
 
 // Execute acks t when the wrapped bolt returns nil. On an error (or a panic,
 // which the runtime recovers) it leaves t alone, and the runtime fails it.
