@@ -1,0 +1,110 @@
+package bolts
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/gale-stream/gale/topology"
+)
+
+func word(w any) *topology.TupleData {
+	return topology.NewTuple("split", "default", 2, topology.Fields{"word"}, topology.Values{w})
+}
+
+func TestCount(t *testing.T) {
+	sink := NewCounts()
+	b := prepared(t, Count("word", Into(sink)))
+	var got [][2]any
+	for _, w := range []any{"a", "b", "a", []byte("a"), "c", "b"} {
+		r, err := execute(t, b, word(w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.emits) != 1 {
+			t.Fatalf("emits = %d", len(r.emits))
+		}
+		got = append(got, [2]any{r.emits[0].values[0], r.emits[0].values[1]})
+	}
+	want := [][2]any{{"a", int64(1)}, {"b", int64(1)}, {"a", int64(2)}, {"a", int64(3)}, {"c", int64(1)}, {"b", int64(2)}}
+	if !slices.Equal(got, want) {
+		t.Errorf("emitted %v, want %v", got, want)
+	}
+	if s := sink.Strings(); !maps.Equal(s, map[string]int64{"a": 3, "b": 2, "c": 1}) {
+		t.Errorf("sink = %v", s)
+	}
+	if sink.Get("a") != 3 || sink.Get([]byte("b")) != 2 || sink.Get("zz") != 0 || sink.Len() != 3 || sink.Total() != 6 {
+		t.Errorf("Get/Len/Total wrong: %v", sink.Snapshot())
+	}
+	if got := outputs(t, Count("word")); !slices.Equal(got, topology.Fields{"word", "count"}) {
+		t.Errorf("outputs = %v", got)
+	}
+}
+
+func TestCountIntegerKeys(t *testing.T) {
+	sink := NewCounts()
+	b := prepared(t, Count("word", Into(sink), CountField("n")))
+	for _, k := range []any{7, int64(7), uint8(7), int32(8)} {
+		if _, err := execute(t, b, word(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sink.Get(7) != 3 || sink.Get(uint16(8)) != 1 {
+		t.Errorf("integer keys not unified: %v", sink.Snapshot())
+	}
+	if got := outputs(t, Count("word", CountField("n"))); !slices.Equal(got, topology.Fields{"word", "n"}) {
+		t.Errorf("outputs = %v", got)
+	}
+}
+
+func TestCountSilent(t *testing.T) {
+	sink := NewCounts()
+	b := prepared(t, Count("word", Into(sink), Silent()))
+	r, err := execute(t, b, word("x"))
+	if err != nil || len(r.emits) != 0 || sink.Get("x") != 1 {
+		t.Errorf("silent count: emits %v err %v sink %v", r.emits, err, sink.Snapshot())
+	}
+	if got := outputs(t, Count("word", Silent())); got != nil {
+		t.Errorf("silent count declares %v", got)
+	}
+}
+
+func TestCountErrors(t *testing.T) {
+	b := prepared(t, Count("word"))
+	_, err := execute(t, b, topology.NewTuple("split", "default", 1, topology.Fields{"other"}, topology.Values{"x"}))
+	var fe *topology.FieldError
+	if !errors.As(err, &fe) || fe.Field != "word" {
+		t.Errorf("missing field: err = %v", err)
+	}
+	_, err = execute(t, b, word([]int{1}))
+	if err == nil {
+		t.Error("a slice key was counted")
+	}
+}
+
+// TestCountsConcurrent has several tasks feed one sink at once (run with
+// -race), as the tasks of a count bolt do.
+func TestCountsConcurrent(t *testing.T) {
+	sink := NewCounts()
+	f := Count("word", Into(sink), Silent())
+	var wg sync.WaitGroup
+	for task := range 4 {
+		b := prepared(t, f)
+		wg.Go(func() {
+			for i := range 1000 {
+				var r recorder
+				if err := b.Execute(t.Context(), word(fmt.Sprint(i%10)), &r); err != nil {
+					t.Errorf("task %d: %v", task, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if sink.Total() != 4000 || sink.Len() != 10 || sink.Get("3") != 400 {
+		t.Errorf("total %d len %d count(3) %d", sink.Total(), sink.Len(), sink.Get("3"))
+	}
+}
