@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -265,28 +264,36 @@ func (e *executor) sendEnd() {
 	}
 }
 
-// reportError counts err and logs it, at most once a second per task; the
-// next log line says how many were not logged.
+// reportError counts err and logs it.
 func (e *executor) reportError(err error) {
 	e.tm.errors.Inc()
+	e.logLimited(slog.LevelWarn, "task error", "err", err)
+}
+
+// userPanic counts a recovered panic, logs it with its stack, and returns
+// it as an error.
+func (e *executor) userPanic(where string, r any) error {
+	e.tm.panics.Inc()
+	err := fmt.Errorf("runtime: panic in %s of %s task %d: %v", where, e.comp.ID, e.task, r)
+	e.logLimited(slog.LevelError, "panic in user code", "where", where, "err", err, "stack", string(debug.Stack()))
+	return err
+}
+
+// logLimited logs at most once a second per task, so a bolt failing every
+// tuple cannot flood the log; the next line says how many were dropped.
+// Metrics count every occurrence.
+func (e *executor) logLimited(level slog.Level, msg string, args ...any) {
 	now := time.Now()
 	if now.Sub(e.errLog) < time.Second {
 		e.errQuiet++
 		return
 	}
-	e.log.Warn("task error", "err", err, "suppressed", e.errQuiet)
+	if e.errQuiet > 0 {
+		args = append(args, "suppressed", e.errQuiet)
+	}
+	e.log.Log(context.Background(), level, msg, args...)
 	e.errLog, e.errQuiet = now, 0
-}
-
-// userPanic turns a recovered panic into an error and logs it with the stack.
-func (e *executor) userPanic(where string, r any) error {
-	e.tm.panics.Inc()
-	err := fmt.Errorf("runtime: panic in %s of %s task %d: %v", where, e.comp.ID, e.task, r)
-	e.log.Error("panic in user code", "where", where, "err", err, "stack", string(debug.Stack()))
-	return err
 }
 
 // ctx is the context handed to user code: cancelled when the topology is killed.
 func (e *executor) ctx() context.Context { return e.l.userCtx }
-
-var errKilled = errors.New("runtime: topology killed")

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 type seqSpout struct {
 	n        int
 	reliable bool
+	noRetry  bool
 	batch    int
 	rec      *spoutRecord
 
@@ -91,7 +93,9 @@ func (s *seqSpout) Fail(id any) {
 	s.rec.failed++
 	s.rec.inFlight[s.tc.Task]--
 	s.rec.mu.Unlock()
-	s.retries = append(s.retries, id.(int64))
+	if !s.noRetry {
+		s.retries = append(s.retries, id.(int64))
+	}
 }
 
 func (s *seqSpout) Close() error { return nil }
@@ -176,6 +180,9 @@ func startTopology(t testing.TB, b *topology.Builder, opts Options) *Local {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
 	l, err := Start(context.Background(), topo, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -191,3 +198,17 @@ func startTopology(t testing.TB, b *topology.Builder, opts Options) *Local {
 }
 
 func words(s string) []string { return strings.Fields(s) }
+
+// testLogger sends logs to the test's log, so they show only for failures
+// and with -v.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -31,6 +31,20 @@ type spoutState struct {
 	// acks every message id as it is emitted, as Storm does without ackers.
 	autoAcks []any
 	active   bool
+	// held are tracked emits a Next call made past max pending. They are
+	// sent as trees complete, before Next is called again, so the trees in
+	// flight never exceed the bound, and the spout still need not know it.
+	held []heldEmit
+	// maxSeen is the most trees this task had in flight (for tests).
+	maxSeen  int
+	draining bool
+}
+
+type heldEmit struct {
+	so      *streamOut
+	values  topology.Values
+	msgID   any
+	targets []topology.TaskID
 }
 
 // spoutOut is the SpoutEmitter of a spout task.
@@ -78,6 +92,15 @@ func (e *executor) spoutEmit(stream topology.StreamID, values topology.Values, m
 		e.autoAcks = append(e.autoAcks, msgID)
 		return
 	}
+	if len(e.pending) >= e.maxPending {
+		e.held = append(e.held, heldEmit{so: so, values: values, msgID: msgID, targets: append([]topology.TaskID(nil), targets...)})
+		return
+	}
+	e.startTree(so, values, msgID, targets)
+}
+
+// startTree sends a tracked spout tuple to targets and tells its acker.
+func (e *executor) startTree(so *streamOut, values topology.Values, msgID any, targets []topology.TaskID) {
 	root := e.newID()
 	var sum uint64
 	for _, dst := range targets {
@@ -90,6 +113,21 @@ func (e *executor) spoutEmit(stream topology.StreamID, values topology.Values, m
 	e.pending[root] = pendingRoot{msgID: msgID, start: e.now}
 	e.deadlines = append(e.deadlines, deadline{root: root, at: e.now.Add(e.timeout)})
 	e.sendAck(ackMsg{op: opInit, root: root, val: sum, spout: e.task})
+	e.maxSeen = max(e.maxSeen, len(e.pending))
+}
+
+// releaseHeld sends held emits while there is room, and reports whether
+// none are left.
+func (e *executor) releaseHeld() bool {
+	n := 0
+	for n < len(e.held) && len(e.pending) < e.maxPending {
+		h := e.held[n]
+		e.held[n] = heldEmit{}
+		e.startTree(h.so, h.values, h.msgID, h.targets)
+		n++
+	}
+	e.held = append(e.held[:0], e.held[n:]...)
+	return len(e.held) == 0
 }
 
 // runSpout is the spout task's goroutine.
@@ -112,7 +150,7 @@ func (e *executor) runSpout() {
 			return
 		default:
 		}
-		if e.active && (!e.tracking || len(e.pending) < e.maxPending) {
+		if e.releaseHeld() && e.active && (!e.tracking || len(e.pending) < e.maxPending) {
 			e.emittedNow = 0
 			e.callNext(out)
 			e.takeAutoAcks()
@@ -135,13 +173,18 @@ func (e *executor) runSpout() {
 	}
 }
 
-// wait blocks until a tree outcome arrives, d passes, or the topology stops.
+// wait blocks until a tree outcome arrives, d passes, or the topology
+// stops (once stopping, only a kill ends the wait early).
 func (e *executor) wait(t *time.Timer, d time.Duration) {
 	t.Reset(d)
+	stop := e.l.stopSpouts
+	if e.draining {
+		stop = nil
+	}
 	select {
 	case <-e.in.dones.signal:
 	case <-t.C:
-	case <-e.l.stopSpouts:
+	case <-stop:
 	case <-e.l.kill:
 	}
 	if !t.Stop() {
@@ -253,12 +296,15 @@ func (e *executor) callFail(id any) {
 // drainSpout runs after the spout stopped emitting: it waits for the trees
 // in flight to complete, fail or time out, until the topology is killed.
 func (e *executor) drainSpout(idle *time.Timer) {
+	e.draining = true
 	if a, ok := e.spout.(topology.Activator); ok && e.active {
 		e.active = false
 		a.Deactivate()
 	}
 	e.flushAll()
-	for len(e.pending) > 0 {
+	for len(e.pending) > 0 || len(e.held) > 0 {
+		e.releaseHeld()
+		e.flushAll()
 		select {
 		case <-e.l.kill:
 			e.log.Warn("stopping with tuple trees in flight", "pending", len(e.pending))
