@@ -132,7 +132,7 @@ func checkComponent(c *Component, cfg Config, byID map[ComponentID]*Component, f
 		ps.add(c.ID, "", ErrInvalidSpec, "unknown component kind %d", c.Kind)
 	}
 	if c.Parallelism < 1 {
-		ps.add(c.ID, "", ErrParallelism, "parallelism is %d, want at least 1", c.Parallelism)
+		ps.add(c.ID, "", ErrParallelism, "%d, want at least 1", c.Parallelism)
 	} else if cfg.MaxParallelism > 0 && c.Parallelism > cfg.MaxParallelism {
 		ps.add(c.ID, "", ErrInvalidConfig, "parallelism %d exceeds MaxParallelism %d", c.Parallelism, cfg.MaxParallelism)
 	}
