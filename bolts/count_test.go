@@ -1,13 +1,20 @@
 package bolts
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
+	"go.uber.org/goleak"
+
+	"github.com/gale-stream/gale/runtime"
+	"github.com/gale-stream/gale/spouts/gen"
 	"github.com/gale-stream/gale/topology"
 )
 
@@ -106,5 +113,41 @@ func TestCountsConcurrent(t *testing.T) {
 	wg.Wait()
 	if sink.Total() != 4000 || sink.Len() != 10 || sink.Get("3") != 400 {
 		t.Errorf("total %d len %d count(3) %d", sink.Total(), sink.Len(), sink.Get("3"))
+	}
+}
+
+// TestWordCountEndToEnd runs the word count on the in-process runtime and
+// checks the exact totals the generator promises (no tuple fails here, so
+// at-least-once delivers each sentence once).
+func TestWordCountEndToEnd(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg := gen.SentenceConfig{Seed: 5, Limit: 2000, Reliable: true, VocabularySize: 200}
+	counts := NewCounts()
+	b := topology.NewBuilder("wordcount")
+	b.SetSpout("sentences", gen.Sentences(cfg), 2)
+	b.SetBolt("split", Split(" "), 3).ShuffleFrom("sentences")
+	b.SetBolt("count", Count("word", Into(counts)), 2).FieldsFrom("split", "word")
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := gen.Expected(cfg, 2)
+	var total int64
+	for _, n := range want {
+		total += n
+	}
+	l, err := runtime.Start(t.Context(), topo, runtime.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for counts.Total() < total && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := l.Stop(context.Background()); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+	if got := counts.Strings(); !maps.Equal(got, want) {
+		t.Errorf("counted %d words in %d keys, want %d in %d", counts.Total(), len(got), total, len(want))
 	}
 }
