@@ -1,0 +1,269 @@
+package kafkaspout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+
+	kafka "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+)
+
+// fetcher is what the spout needs from the brokers. The kafka-go
+// implementation is [clientFetcher]; unit tests of the bookkeeping use fakes.
+// Methods may be called concurrently (one goroutine per partition fetches)
+// and block until ctx ends or the broker answers.
+type fetcher interface {
+	// partitions lists the partitions of the topics named, or of every topic
+	// matching pattern when topics is empty.
+	partitions(ctx context.Context, topics []string, pattern *regexp.Regexp) ([]topicPartition, error)
+	// fetch reads records of tp from offset on. Records below offset that
+	// the broker returns as part of a batch are dropped.
+	fetch(ctx context.Context, tp topicPartition, offset int64) (fetchResult, error)
+	// listOffsets resolves a position for each partition: at is
+	// kafka.FirstOffset, kafka.LastOffset or a Unix millisecond timestamp (for
+	// which there may be no record: then the partition's end is returned).
+	listOffsets(ctx context.Context, tps []topicPartition, at int64) (map[topicPartition]int64, error)
+	// committed returns the group's committed offsets; partitions without a
+	// commit are absent.
+	committed(ctx context.Context, group string, tps []topicPartition) (map[topicPartition]int64, error)
+	// commit commits offsets (each the next offset to read) for group.
+	commit(ctx context.Context, group string, offsets map[topicPartition]int64) error
+}
+
+// fetchResult is one fetch's answer.
+type fetchResult struct {
+	records []*Record
+	bytes   int
+	// hwm is the partition's high watermark: the offset of the next record
+	// to be produced.
+	hwm int64
+	// err is the partition-level error the broker answered with, such as
+	// kafka.OffsetOutOfRange.
+	err error
+}
+
+// clientFetcher implements fetcher with a kafka-go Client.
+type clientFetcher struct {
+	cl       *kafka.Client
+	maxBytes int
+	maxWait  time.Duration
+	timeout  time.Duration
+}
+
+func (f *clientFetcher) partitions(ctx context.Context, topics []string, pattern *regexp.Regexp) ([]topicPartition, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	md, err := f.cl.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return nil, err
+	}
+	var out []topicPartition
+	for _, t := range md.Topics {
+		if pattern != nil && !pattern.MatchString(t.Name) {
+			continue
+		}
+		if t.Error != nil {
+			if pattern != nil {
+				continue
+			}
+			return nil, fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			out = append(out, topicPartition{t.Name, int32(p.ID)})
+		}
+	}
+	return out, nil
+}
+
+func (f *clientFetcher) fetch(ctx context.Context, tp topicPartition, offset int64) (fetchResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout+f.maxWait)
+	defer cancel()
+	res, err := f.cl.Fetch(ctx, &kafka.FetchRequest{
+		Topic: tp.Topic, Partition: int(tp.Partition), Offset: offset,
+		MinBytes: 1, MaxBytes: int64(f.maxBytes), MaxWait: f.maxWait,
+	})
+	if err != nil {
+		return fetchResult{}, err
+	}
+	out := fetchResult{hwm: res.HighWatermark, err: res.Error}
+	if res.Error != nil {
+		return out, nil
+	}
+	for {
+		r, err := res.Records.ReadRecord()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if len(out.records) > 0 {
+				// Keep what was decoded; the rest is fetched again.
+				break
+			}
+			return out, fmt.Errorf("read records: %w", err)
+		}
+		if r.Offset < offset {
+			discard(r)
+			continue
+		}
+		rec, n, err := copyRecord(tp, r)
+		if err != nil {
+			if len(out.records) > 0 {
+				break
+			}
+			return out, err
+		}
+		out.records = append(out.records, rec)
+		out.bytes += n
+	}
+	return out, nil
+}
+
+func discard(r *kafka.Record) {
+	if r.Key != nil {
+		r.Key.Close()
+	}
+	if r.Value != nil {
+		r.Value.Close()
+	}
+}
+
+// copyRecord copies r out of the fetch buffer, which the next ReadRecord
+// reuses.
+func copyRecord(tp topicPartition, r *kafka.Record) (*Record, int, error) {
+	rec := &Record{Topic: tp.Topic, Partition: tp.Partition, Offset: r.Offset, Time: r.Time}
+	var err error
+	if r.Key != nil {
+		if rec.Key, err = protocol.ReadAll(r.Key); err != nil {
+			return nil, 0, fmt.Errorf("read key: %w", err)
+		}
+	}
+	if r.Value != nil {
+		if rec.Value, err = protocol.ReadAll(r.Value); err != nil {
+			return nil, 0, fmt.Errorf("read value: %w", err)
+		}
+	}
+	n := len(rec.Key) + len(rec.Value)
+	if len(r.Headers) > 0 {
+		rec.Headers = make([]Header, len(r.Headers))
+		for i, h := range r.Headers {
+			rec.Headers[i] = Header{Key: h.Key, Value: append([]byte(nil), h.Value...)}
+			n += len(h.Key) + len(h.Value)
+		}
+	}
+	return rec, n, nil
+}
+
+func (f *clientFetcher) listOffsets(ctx context.Context, tps []topicPartition, at int64) (map[topicPartition]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, tp := range tps {
+		req.Topics[tp.Topic] = append(req.Topics[tp.Topic], kafka.OffsetRequest{Partition: int(tp.Partition), Timestamp: at})
+	}
+	res, err := f.cl.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[topicPartition]int64, len(tps))
+	var missing []topicPartition
+	for topic, ps := range res.Topics {
+		for _, p := range ps {
+			tp := topicPartition{topic, int32(p.Partition)}
+			if p.Error != nil {
+				return nil, fmt.Errorf("list offsets of %s: %w", tp, p.Error)
+			}
+			switch at {
+			case kafka.FirstOffset:
+				out[tp] = p.FirstOffset
+			case kafka.LastOffset:
+				out[tp] = p.LastOffset
+			default:
+				off := int64(-1)
+				for o := range p.Offsets {
+					off = o
+				}
+				if off < 0 {
+					missing = append(missing, tp)
+					continue
+				}
+				out[tp] = off
+			}
+		}
+	}
+	for _, tp := range tps {
+		if _, ok := out[tp]; !ok && at < 0 {
+			return nil, fmt.Errorf("list offsets: no answer for %s", tp)
+		}
+	}
+	if len(missing) > 0 {
+		// No record at or after the timestamp: start at the end.
+		end, err := f.listOffsets(ctx, missing, kafka.LastOffset)
+		if err != nil {
+			return nil, err
+		}
+		for tp, o := range end {
+			out[tp] = o
+		}
+	}
+	return out, nil
+}
+
+func (f *clientFetcher) committed(ctx context.Context, group string, tps []topicPartition) (map[topicPartition]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	req := &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{}}
+	for _, tp := range tps {
+		req.Topics[tp.Topic] = append(req.Topics[tp.Topic], int(tp.Partition))
+	}
+	res, err := f.cl.OffsetFetch(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[topicPartition]int64)
+	if res.Error != nil {
+		if errors.Is(res.Error, kafka.GroupIdNotFound) {
+			return out, nil
+		}
+		return nil, res.Error
+	}
+	for topic, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("committed offset of %s/%d: %w", topic, p.Partition, p.Error)
+			}
+			if p.CommittedOffset >= 0 {
+				out[topicPartition{topic, int32(p.Partition)}] = p.CommittedOffset
+			}
+		}
+	}
+	return out, nil
+}
+
+func (f *clientFetcher) commit(ctx context.Context, group string, offsets map[topicPartition]int64) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	req := &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{}}
+	for tp, off := range offsets {
+		req.Topics[tp.Topic] = append(req.Topics[tp.Topic], kafka.OffsetCommit{Partition: int(tp.Partition), Offset: off})
+	}
+	res, err := f.cl.OffsetCommit(ctx, req)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for topic, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				errs = append(errs, fmt.Errorf("commit %s/%d: %w", topic, p.Partition, p.Error))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

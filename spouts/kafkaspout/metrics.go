@@ -1,0 +1,156 @@
+package kafkaspout
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the spout's metric vectors. All tasks (of all Kafka spouts)
+// that share a Registerer share one metrics value: see [metricsFor].
+type metrics struct {
+	lag          *prometheus.GaugeVec
+	committedLag *prometheus.GaugeVec
+	lagSeconds   *prometheus.GaugeVec
+	records      *prometheus.CounterVec
+	bytes        *prometheus.CounterVec
+	fetchErrors  *prometheus.CounterVec
+	retries      *prometheus.CounterVec
+	givenUp      *prometheus.CounterVec
+	commitDur    *prometheus.HistogramVec
+	commitErrors *prometheus.CounterVec
+}
+
+var partLabels = []string{"topology", "topic", "partition"}
+
+func newMetrics() *metrics {
+	return &metrics{
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "gale", Subsystem: "kafka", Name: "consumer_lag",
+			Help: "Records between the partition's high watermark and the next offset the spout emits.",
+		}, partLabels),
+		committedLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "gale", Subsystem: "kafka", Name: "consumer_committed_lag",
+			Help: "Records between the partition's high watermark and the group's committed offset.",
+		}, partLabels),
+		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "gale", Subsystem: "kafka", Name: "consumer_lag_seconds",
+			Help: "Age of the oldest fetched record not yet fully processed (0 when caught up).",
+		}, partLabels),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gale", Subsystem: "kafka", Name: "consumer_fetched_records_total",
+			Help: "Records fetched from the partition.",
+		}, partLabels),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gale", Subsystem: "kafka", Name: "consumer_fetched_bytes_total",
+			Help: "Key, value and header bytes fetched from the partition.",
+		}, partLabels),
+		fetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gale", Subsystem: "kafka", Name: "consumer_fetch_errors_total",
+			Help: "Failed fetches and offset lookups of the partition.",
+		}, partLabels),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gale", Subsystem: "kafka", Name: "consumer_retries_total",
+			Help: "Records replayed after their tuple failed.",
+		}, partLabels),
+		givenUp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gale", Subsystem: "kafka", Name: "consumer_given_up_records_total",
+			Help: "Records that kept failing and were skipped or sent to the dead-letter topic.",
+		}, append(partLabels, "policy")),
+		commitDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "gale", Subsystem: "kafka", Name: "consumer_commit_duration_seconds",
+			Help:    "Latency of offset commits to the consumer group.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"topology"}),
+		commitErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gale", Subsystem: "kafka", Name: "consumer_commit_errors_total",
+			Help: "Failed offset commits.",
+		}, []string{"topology"}),
+	}
+}
+
+var (
+	sharedMu      sync.Mutex
+	sharedMetrics = map[prometheus.Registerer]*metrics{}
+)
+
+// metricsFor returns the metrics registered with reg, registering them on
+// first use. A collector someone else registered under the same name is
+// reused (prometheus.AlreadyRegisteredError), so independent spout instances
+// never fail on a shared registry. A nil reg gives unregistered metrics.
+func metricsFor(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		return newMetrics(), nil
+	}
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if m, ok := sharedMetrics[reg]; ok {
+		return m, nil
+	}
+	m := newMetrics()
+	var err error
+	m.lag = register(reg, m.lag, &err)
+	m.committedLag = register(reg, m.committedLag, &err)
+	m.lagSeconds = register(reg, m.lagSeconds, &err)
+	m.records = register(reg, m.records, &err)
+	m.bytes = register(reg, m.bytes, &err)
+	m.fetchErrors = register(reg, m.fetchErrors, &err)
+	m.retries = register(reg, m.retries, &err)
+	m.givenUp = register(reg, m.givenUp, &err)
+	m.commitDur = register(reg, m.commitDur, &err)
+	m.commitErrors = register(reg, m.commitErrors, &err)
+	if err != nil {
+		return nil, err
+	}
+	// Registerers are comparable in practice (pointers); keep the shared
+	// value for the next task.
+	sharedMetrics[reg] = m
+	return m, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		*errp = errors.Join(*errp, err)
+	}
+	return c
+}
+
+// partMetrics are one partition's resolved metric children.
+type partMetrics struct {
+	lag, committedLag, lagSeconds prometheus.Gauge
+	records, bytes, fetchErrors   prometheus.Counter
+	retries                       prometheus.Counter
+	skipped, deadLettered         prometheus.Counter
+}
+
+func (m *metrics) forPartition(topo string, tp topicPartition) *partMetrics {
+	l := []string{topo, tp.Topic, strconv.Itoa(int(tp.Partition))}
+	return &partMetrics{
+		lag:          m.lag.WithLabelValues(l...),
+		committedLag: m.committedLag.WithLabelValues(l...),
+		lagSeconds:   m.lagSeconds.WithLabelValues(l...),
+		records:      m.records.WithLabelValues(l...),
+		bytes:        m.bytes.WithLabelValues(l...),
+		fetchErrors:  m.fetchErrors.WithLabelValues(l...),
+		retries:      m.retries.WithLabelValues(l...),
+		skipped:      m.givenUp.WithLabelValues(append(l, "skip")...),
+		deadLettered: m.givenUp.WithLabelValues(append(l, "dead-letter")...),
+	}
+}
+
+// dropPartition removes the partition's series when another task takes it
+// over, so it is reported once.
+func (m *metrics) dropPartition(topo string, tp topicPartition) {
+	l := prometheus.Labels{"topology": topo, "topic": tp.Topic, "partition": strconv.Itoa(int(tp.Partition))}
+	m.lag.Delete(l)
+	m.committedLag.Delete(l)
+	m.lagSeconds.Delete(l)
+}

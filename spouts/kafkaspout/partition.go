@@ -1,0 +1,186 @@
+package kafkaspout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	kafka "github.com/segmentio/kafka-go"
+)
+
+// partFetcher reads one owned partition on its own goroutine and hands
+// batches of records to the spout task through ch. ch holds one batch, so a
+// partition whose batches the task stops taking (because it reached
+// MaxUncommitted, or because the topology is backpressured) stops fetching:
+// that is the pause.
+type partFetcher struct {
+	tp    topicPartition
+	ch    chan []*Record
+	hwm   atomic.Int64 // last high watermark seen by a fetch; -1 unknown
+	start atomic.Int64 // the resolved start offset; -1 until resolved
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// fetchLoop holds what a partition's fetch goroutine needs; it is read-only
+// and shared by all of a spout's fetchers.
+type fetchLoop struct {
+	f          fetcher
+	group      string
+	start      StartPosition
+	fallback   StartPosition
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	sec        *Security
+	log        *slog.Logger
+}
+
+func newPartFetcher(tp topicPartition) *partFetcher {
+	pf := &partFetcher{tp: tp, ch: make(chan []*Record, 1), done: make(chan struct{})}
+	pf.hwm.Store(-1)
+	pf.start.Store(-1)
+	return pf
+}
+
+// stop cancels the fetch goroutine and waits for it.
+func (pf *partFetcher) stop() {
+	pf.cancel()
+	<-pf.done
+}
+
+// resolve returns the offset a partition starts at under position p.
+func (l *fetchLoop) resolve(ctx context.Context, tp topicPartition, p StartPosition) (int64, string, error) {
+	var at int64
+	switch p.Kind {
+	case StartCommitted:
+		c, err := l.f.committed(ctx, l.group, []topicPartition{tp})
+		if err != nil {
+			return 0, "", fmt.Errorf("committed offset: %w", err)
+		}
+		if off, ok := c[tp]; ok {
+			return off, "committed", nil
+		}
+		off, how, err := l.resolve(ctx, tp, l.fallback)
+		return off, "no commit, " + how, err
+	case StartEarliest:
+		at = kafka.FirstOffset
+	case StartLatest:
+		at = kafka.LastOffset
+	case StartAtTime:
+		at = p.Time.UnixMilli()
+	}
+	offs, err := l.f.listOffsets(ctx, []topicPartition{tp}, at)
+	if err != nil {
+		return 0, "", fmt.Errorf("list offsets: %w", err)
+	}
+	off, ok := offs[tp]
+	if !ok {
+		return 0, "", errors.New("list offsets: partition missing from answer")
+	}
+	return off, p.String(), nil
+}
+
+// run is the partition's fetch goroutine. seek >= 0 starts there instead of
+// at the start position. Errors are retried with exponential backoff,
+// counted in m, and logged once per change between failing and healthy.
+func (l *fetchLoop) run(ctx context.Context, pf *partFetcher, seek int64, m *partMetrics) {
+	defer close(pf.done)
+	log := l.log.With("partition", pf.tp.String())
+	backoff := l.minBackoff
+	failing := false
+	fail := func(what string, err error) bool {
+		m.fetchErrors.Inc()
+		if !failing {
+			failing = true
+			log.Warn("kafka partition failing; retrying", "op", what, "err", l.sec.ExplainError(err))
+		}
+		t := time.NewTimer(backoff)
+		defer t.Stop()
+		backoff = min(backoff*2, l.maxBackoff)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	healthy := func() {
+		backoff = l.minBackoff
+		if failing {
+			failing = false
+			log.Info("kafka partition recovered")
+		}
+	}
+
+	off := seek
+	for off < 0 {
+		o, how, err := l.resolve(ctx, pf.tp, l.start)
+		if err != nil {
+			if ctx.Err() != nil || !fail("resolve start", err) {
+				return
+			}
+			continue
+		}
+		healthy()
+		off = o
+		log.Debug("kafka partition start", "offset", off, "from", how)
+	}
+	pf.start.Store(off)
+
+	for ctx.Err() == nil {
+		res, err := l.f.fetch(ctx, pf.tp, off)
+		if err == nil {
+			err = res.err
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, kafka.OffsetOutOfRange) {
+				// The position was deleted by retention (or is beyond the end
+				// after a topic was recreated): continue at the fallback.
+				o, how, rerr := l.resolve(ctx, pf.tp, l.fallback)
+				if rerr == nil {
+					m.fetchErrors.Inc()
+					log.Warn("kafka offset out of range; resetting", "offset", off, "reset_to", o, "from", how)
+					off = o
+					continue
+				}
+				err = rerr
+			}
+			if !fail("fetch", err) {
+				return
+			}
+			continue
+		}
+		healthy()
+		storeMax(&pf.hwm, res.hwm)
+		if len(res.records) == 0 {
+			continue
+		}
+		m.records.Add(float64(len(res.records)))
+		m.bytes.Add(float64(res.bytes))
+		// The slice belongs to the task once sent.
+		next := res.records[len(res.records)-1].Offset + 1
+		select {
+		case pf.ch <- res.records:
+		case <-ctx.Done():
+			return
+		}
+		off = next
+	}
+}
+
+// storeMax raises a to v if v is larger.
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
