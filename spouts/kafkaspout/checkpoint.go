@@ -154,4 +154,3 @@ func (s *Spout) CheckpointComplete(id uint64) {
 		}
 	}
 }
-
