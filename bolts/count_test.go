@@ -151,3 +151,29 @@ func TestWordCountEndToEnd(t *testing.T) {
 		t.Errorf("counted %d words in %d keys, want %d in %d", counts.Total(), len(got), total, len(want))
 	}
 }
+
+func BenchmarkCount(b *testing.B) {
+	for _, sink := range []bool{false, true} {
+		b.Run(fmt.Sprintf("sink=%v", sink), func(b *testing.B) {
+			var opts []CountOption
+			if sink {
+				opts = append(opts, Into(NewCounts()))
+			}
+			bolt := Count("word", opts...)()
+			words := make([]topology.Tuple, 1000)
+			for i := range words {
+				words[i] = word(fmt.Sprint("w", i))
+			}
+			var e nopEmitter
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if err := bolt.Execute(b.Context(), words[i%len(words)], &e); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "tuples/s")
+		})
+	}
+}

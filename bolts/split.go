@@ -53,15 +53,27 @@ func (s *splitBolt) Cleanup() error                                   { return n
 
 func (s *splitBolt) Execute(_ context.Context, t topology.Tuple, out topology.BasicEmitter) error {
 	text := t.String(s.in)
+	// One backing array holds the values of every word of the input, so a
+	// word costs one allocation (its boxing into an interface) instead of two.
+	// Emitted Values belong to the runtime and are never reused here.
+	var vals []any
+	emit := func(w string) {
+		if len(vals) == 0 {
+			vals = make([]any, 16)
+		}
+		vals[0] = w
+		out.Emit(topology.Values(vals[0:1:1]))
+		vals = vals[1:]
+	}
 	if s.sep == "" {
 		for w := range strings.FieldsSeq(text) {
-			out.Emit(topology.Values{w})
+			emit(w)
 		}
 		return nil
 	}
 	for w := range strings.SplitSeq(text, s.sep) {
 		if w != "" || s.keepEmpty {
-			out.Emit(topology.Values{w})
+			emit(w)
 		}
 	}
 	return nil

@@ -166,3 +166,30 @@ func TestSplitMissingFieldPanics(t *testing.T) {
 	_ = b.Execute(context.Background(), in, &recorder{})
 	t.Error("no panic")
 }
+
+// nopEmitter is a topology.Emitter that drops everything and counts emits.
+type nopEmitter struct{ n int }
+
+func (e *nopEmitter) Emit(topology.Values, ...topology.Tuple) { e.n++ }
+func (e *nopEmitter) EmitStream(topology.StreamID, topology.Values, ...topology.Tuple) {
+	e.n++
+}
+func (e *nopEmitter) EmitDirect(topology.TaskID, topology.StreamID, topology.Values, ...topology.Tuple) {
+	e.n++
+}
+func (e *nopEmitter) Ack(topology.Tuple)  {}
+func (e *nopEmitter) Fail(topology.Tuple) {}
+func (e *nopEmitter) ReportError(error)   {}
+
+func BenchmarkSplit(b *testing.B) {
+	bolt := Split(" ")()
+	in := sentence("the quick brown fox jumps over the lazy dog again")
+	var e nopEmitter
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := bolt.Execute(b.Context(), in, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(e.n)/b.Elapsed().Seconds(), "words/s")
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -207,7 +206,7 @@ type generator struct {
 	rng   *rand.Rand
 	vocab []string
 	words int
-	buf   strings.Builder
+	buf   []byte // reused; each sentence costs one allocation, its string
 }
 
 func newGenerator(cfg SentenceConfig, vocab []string, index int) *generator {
@@ -218,14 +217,14 @@ func newGenerator(cfg SentenceConfig, vocab []string, index int) *generator {
 }
 
 func (g *generator) next() string {
-	g.buf.Reset()
+	g.buf = g.buf[:0]
 	for i := range g.words {
 		if i > 0 {
-			g.buf.WriteByte(' ')
+			g.buf = append(g.buf, ' ')
 		}
-		g.buf.WriteString(g.vocab[g.rng.IntN(len(g.vocab))])
+		g.buf = append(g.buf, g.vocab[g.rng.IntN(len(g.vocab))]...)
 	}
-	return g.buf.String()
+	return string(g.buf)
 }
 
 // Expected returns how many times each word occurs in the sentences that
