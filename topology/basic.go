@@ -42,6 +42,14 @@ type basicBolt struct {
 	em basicEmitter
 }
 
+// SingleAnchorEmitter is implemented by emitters that can emit anchored to
+// one tuple without the slice a variadic call allocates. The runtime's
+// emitter implements it; [BasicBolt] uses it when present, since anchoring
+// to the one input is what a basic bolt does on every emit.
+type SingleAnchorEmitter interface {
+	EmitAnchored(stream StreamID, values Values, anchor Tuple)
+}
+
 func (b *basicBolt) Prepare(ctx context.Context, tc *Context) error { return b.b.Prepare(ctx, tc) }
 
 // DeclareOutputs passes on the declarations of the wrapped bolt, so that a
@@ -57,8 +65,9 @@ func (b *basicBolt) Cleanup() error { return b.b.Cleanup() }
 // which the runtime recovers) it leaves t alone, and the runtime fails it.
 func (b *basicBolt) Execute(ctx context.Context, t Tuple, out Emitter) error {
 	b.em.out, b.em.in = out, t
+	b.em.fast, _ = out.(SingleAnchorEmitter)
 	err := b.b.Execute(ctx, t, &b.em)
-	b.em.out, b.em.in = nil, nil
+	b.em.out, b.em.in, b.em.fast = nil, nil, nil
 	if err != nil {
 		return err
 	}
@@ -67,12 +76,17 @@ func (b *basicBolt) Execute(ctx context.Context, t Tuple, out Emitter) error {
 }
 
 type basicEmitter struct {
-	out Emitter
-	in  Tuple
+	out  Emitter
+	fast SingleAnchorEmitter // out, when it implements it
+	in   Tuple
 }
 
-func (e *basicEmitter) Emit(values Values) { e.out.EmitStream(DefaultStream, values, e.in) }
+func (e *basicEmitter) Emit(values Values) { e.EmitStream(DefaultStream, values) }
 func (e *basicEmitter) EmitStream(stream StreamID, values Values) {
+	if e.fast != nil {
+		e.fast.EmitAnchored(stream, values, e.in)
+		return
+	}
 	e.out.EmitStream(stream, values, e.in)
 }
 func (e *basicEmitter) EmitDirect(task TaskID, stream StreamID, values Values) {

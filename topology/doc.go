@@ -71,7 +71,8 @@
 // a cycle ([ErrCycle], naming the components on it in order), an unknown
 // source, stream or grouping field, a duplicate or reserved or empty name,
 // a parallelism below 1, a direct grouping on a plain stream or the reverse,
-// a fields grouping without fields, a nil factory, no spouts, and an invalid
+// a fields grouping without fields, a nil factory, no spouts, a topology name
+// unfit for URLs and file names ([ErrInvalidName]), and an invalid
 // [Config] (including a parallelism above Config.MaxParallelism, which would
 // leave tasks without key groups). Test for a kind with errors.Is:
 //

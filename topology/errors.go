@@ -59,6 +59,12 @@ var (
 	// ErrEmptyName: the topology, a component or a stream has an empty name.
 	ErrEmptyName = errors.New("topology: empty name")
 
+	// ErrInvalidName: the topology's name has a character that would break
+	// the places it is used in (URLs, file names, metric labels): white
+	// space, a control character, '/', '\\' or ':', as in Storm; or it is
+	// longer than 128 bytes.
+	ErrInvalidName = errors.New("topology: invalid name")
+
 	// ErrInvalidConfig: a configuration value is out of range: a negative
 	// duration or size, an unknown guarantee, or a MaxParallelism below a
 	// component's parallelism.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // validate checks a topology made by Build. pre holds the problems Build met
@@ -78,6 +79,8 @@ func checkGraph(name string, cfg Config, comps []*Component, factories bool) pro
 	var ps problems
 	if name == "" {
 		ps.add("", "", ErrEmptyName, "the topology has no name")
+	} else if why := badTopologyName(name); why != "" {
+		ps.add("", "", ErrInvalidName, "topology name %q %s", name, why)
 	}
 	ps = append(ps, cfg.problems()...)
 
@@ -348,4 +351,23 @@ func findCycles(comps []*Component, byID map[ComponentID]*Component) [][]Compone
 	}
 	slices.SortFunc(cycles, func(a, b []ComponentID) int { return strings.Compare(string(a[0]), string(b[0])) })
 	return cycles
+}
+
+// maxNameLen bounds a topology's name, which ends up in paths and labels.
+const maxNameLen = 128
+
+// badTopologyName says what is wrong with a topology name, or "".
+func badTopologyName(name string) string {
+	if len(name) > maxNameLen {
+		return fmt.Sprintf("is longer than %d bytes", maxNameLen)
+	}
+	for _, r := range name {
+		switch {
+		case r == '/' || r == '\\' || r == ':':
+			return fmt.Sprintf("contains %q", r)
+		case unicode.IsSpace(r) || !unicode.IsPrint(r):
+			return fmt.Sprintf("contains white space or a control character (%U)", r)
+		}
+	}
+	return ""
 }

@@ -269,6 +269,24 @@ func TestValidationErrors(t *testing.T) {
 			want: topology.ErrEmptyName, also: []string{"topology has no name"},
 		},
 		{
+			name: "topology name with a slash",
+			build: func() *topology.Builder {
+				b := topology.NewBuilder("clicks/v2")
+				b.SetSpout("s", noopSpout(), 1).Output("x")
+				return b
+			},
+			want: topology.ErrInvalidName, also: []string{`"clicks/v2"`, `'/'`},
+		},
+		{
+			name: "topology name with a space",
+			build: func() *topology.Builder {
+				b := topology.NewBuilder("word count")
+				b.SetSpout("s", noopSpout(), 1).Output("x")
+				return b
+			},
+			want: topology.ErrInvalidName, also: []string{"white space"},
+		},
+		{
 			name: "empty component name",
 			build: func() *topology.Builder {
 				b := topology.NewBuilder("t")
