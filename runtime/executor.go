@@ -76,7 +76,8 @@ type executor struct {
 	spout topology.Spout
 	bolt  topology.Bolt
 
-	outs map[topology.StreamID]*streamOut
+	outs   map[topology.StreamID]*streamOut
+	defOut *streamOut // outs[DefaultStream], the common case
 	// downstream are the tasks that get an end marker when this task stops.
 	downstream []topology.TaskID
 
@@ -132,6 +133,9 @@ func (e *executor) flushAcks(i int) {
 // stream returns the output stream id, reporting an error if the component
 // did not declare it.
 func (e *executor) stream(id topology.StreamID) *streamOut {
+	if id == topology.DefaultStream && e.defOut != nil {
+		return e.defOut
+	}
 	so := e.outs[id]
 	if so == nil {
 		e.reportError(fmt.Errorf("runtime: %s emitted on undeclared stream %q", e.comp.ID, id))

@@ -221,6 +221,9 @@ func (l *Local) newExecutor(c *topology.Component, index int, task topology.Task
 			so.routes = append(so.routes, r)
 		}
 		e.outs[s.ID] = so
+		if s.ID == topology.DefaultStream {
+			e.defOut = so
+		}
 	}
 	for dt := range down {
 		e.downstream = append(e.downstream, dt)

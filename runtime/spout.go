@@ -106,7 +106,8 @@ func (e *executor) startTree(so *streamOut, values topology.Values, msgID any, t
 	for _, dst := range targets {
 		t := e.newTuple(so, values)
 		id := e.newID()
-		t.edges = append(t.edges, edge{root: root, id: id})
+		t.edge0[0] = edge{root: root, id: id}
+		t.edges = t.edge0[:]
 		sum ^= id
 		e.enqueue(dst, t)
 	}

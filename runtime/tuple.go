@@ -16,7 +16,9 @@ type tuple struct {
 	topology.TupleData
 
 	// edges are the trees the tuple belongs to; nil for an untracked tuple.
+	// Most tuples belong to one tree, so edges starts in edge0.
 	edges []edge
+	edge0 [1]edge
 	// ackVal is the XOR of the edge ids of the children anchored to this
 	// tuple. Only the receiving task's goroutine touches it.
 	ackVal uint64

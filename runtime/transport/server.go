@@ -1,0 +1,337 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gale-stream/gale/runtime/internal/wire"
+)
+
+// Server accepts connections from other workers and hands the batches they
+// send to [Options.Handler], granting each peer credit as its batches are
+// handled.
+type Server struct {
+	opts Options
+	ln   net.Listener
+	m    *metrics
+	log  *slog.Logger
+
+	// ctx is passed to the handler; cancel aborts handlers on Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	wg sync.WaitGroup // acceptLoop and every connection goroutine
+
+	mu struct {
+		sync.Mutex
+		closing bool
+		// conns holds every accepted connection, from accept to close, so
+		// Shutdown can interrupt handshakes as well as reads.
+		conns map[net.Conn]struct{}
+	}
+}
+
+// Listen listens on addr (host:port; use 127.0.0.1:0 in tests) and serves
+// connections until [Server.Close] or [Server.Shutdown].
+func Listen(addr string, opts Options) (*Server, error) {
+	return listen(addr, opts, nil)
+}
+
+func listen(addr string, opts Options, m *metrics) (*Server, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(true); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen %s: %w", addr, err)
+	}
+	if m == nil {
+		m = newMetrics(opts.Registerer)
+	}
+	s := &Server{opts: opts, ln: ln, m: m}
+	s.log = opts.Logger.With("topology", opts.Topology, "worker", opts.Worker, "listen", ln.Addr().String())
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.mu.conns = make(map[net.Conn]struct{})
+	s.wg.Go(s.acceptLoop)
+	s.log.Info("transport listening")
+	return s, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// spawnConn registers nc and starts serving it on a goroutine owned by s,
+// unless s is closing.
+func (s *Server) spawnConn(nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closing {
+		return false
+	}
+	s.mu.conns[nc] = struct{}{}
+	s.wg.Go(func() { s.serve(nc) })
+	return true
+}
+
+func (s *Server) acceptLoop() {
+	var delay time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.mu.closing
+			s.mu.Unlock()
+			if closing || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off and retry,
+			// as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("transport accept failed", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if !s.spawnConn(nc) {
+			nc.Close()
+			return
+		}
+	}
+}
+
+// serverConn is one accepted connection after its handshake.
+type serverConn struct {
+	nc   net.Conn
+	peer Peer
+	log  *slog.Logger
+
+	// work carries decoded frames from the reader to the handler goroutine;
+	// free returns them. free starts with CreditWindow frames, so a peer
+	// that sends beyond its credit finds free empty.
+	work chan *wire.Frame
+	free chan *wire.Frame
+}
+
+// serve runs the handshake, then reads frames until the connection fails or
+// the server closes.
+func (s *Server) serve(raw net.Conn) {
+	defer func() {
+		raw.Close()
+		s.mu.Lock()
+		delete(s.mu.conns, raw)
+		s.mu.Unlock()
+	}()
+	nc := raw
+	log := s.log.With("peer_addr", nc.RemoteAddr().String())
+	if s.opts.TLS != nil {
+		nc = tls.Server(nc, s.opts.TLS)
+	}
+	br := bufio.NewReaderSize(nc, 64<<10)
+	fr := &frameReader{r: br}
+	peer, err := s.handshake(nc, fr)
+	if err != nil {
+		kind := errKindHandshake
+		if errors.Is(err, ErrRefused) {
+			kind = errKindRefused
+		}
+		s.m.errors[kind].Inc()
+		log.Warn("transport handshake failed", "err", err)
+		return
+	}
+	c := &serverConn{
+		nc:   nc,
+		peer: peer,
+		log:  log.With("peer_worker", peer.Worker),
+		work: make(chan *wire.Frame, s.opts.CreditWindow),
+		free: make(chan *wire.Frame, s.opts.CreditWindow),
+	}
+	for range s.opts.CreditWindow {
+		c.free <- new(wire.Frame)
+	}
+	s.mu.Lock()
+	if s.mu.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Go(func() { s.handle(c) })
+	s.mu.Unlock()
+	s.m.conns.WithLabelValues("server").Inc()
+	c.log.Info("transport peer connected")
+
+	err = s.read(c, fr)
+	close(c.work) // the handler drains what was read, then exits
+	s.mu.Lock()
+	closing := s.mu.closing
+	s.mu.Unlock()
+	s.m.conns.WithLabelValues("server").Dec()
+	switch {
+	case err == nil, closing:
+		c.log.Info("transport peer disconnected")
+	default:
+		kind := errKindIO
+		switch {
+		case errors.Is(err, ErrFrameTooLarge):
+			kind = errKindFrameTooLarge
+		case errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrTruncated), errors.Is(err, wire.ErrTooDeep):
+			kind = errKindMalformed
+		case errors.Is(err, ErrProtocol):
+			kind = errKindProtocol
+		}
+		s.m.errors[kind].Inc()
+		c.log.Warn("transport connection closed", "kind", kind, "err", err)
+	}
+}
+
+// handshake reads the peer's Hello, checks it with Accept and replies with
+// our Hello and the initial credit, or with a Refuse.
+func (s *Server) handshake(nc net.Conn, fr *frameReader) (Peer, error) {
+	peer := Peer{Addr: nc.RemoteAddr().String()}
+	nc.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	b, err := fr.next(handshakeFrameLimit)
+	if err != nil {
+		return peer, fmt.Errorf("%w: read hello: %w", ErrHandshake, err)
+	}
+	var f wire.Frame
+	if err := wire.DecodeFrame(b, &f); err != nil {
+		return peer, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	if f.Kind != wire.KindHello {
+		return peer, fmt.Errorf("%w: first frame is %v, want hello", ErrHandshake, f.Kind)
+	}
+	peer.Worker, peer.Epoch = f.Hello.Worker, f.Hello.Epoch
+	if err := s.opts.Accept(f.Hello); err != nil {
+		reply, _ := wire.AppendFrame(beginFrame(nil), &wire.Frame{Kind: wire.KindRefuse, Refuse: wire.Refuse{Reason: err.Error()}})
+		nc.Write(finishFrame(reply)) // best effort: the peer learns why
+		return peer, fmt.Errorf("%w: worker %d epoch %d: %w", ErrRefused, f.Hello.Worker, f.Hello.Epoch, err)
+	}
+	reply, _ := wire.AppendFrame(beginFrame(nil), &wire.Frame{Kind: wire.KindHello, Hello: s.opts.hello()})
+	reply = finishFrame(reply)
+	credit := len(reply)
+	reply, _ = wire.AppendFrame(append(reply, 0, 0, 0, 0), &wire.Frame{Kind: wire.KindCredit, Credit: wire.Credit{N: uint32(s.opts.CreditWindow)}})
+	finishFrame(reply[credit:])
+	if _, err := nc.Write(reply); err != nil {
+		return peer, fmt.Errorf("%w: write reply: %w", ErrHandshake, err)
+	}
+	nc.SetDeadline(time.Time{})
+	return peer, nil
+}
+
+// read reads batch frames into c.work until the connection ends. It returns
+// nil on a clean end of stream or when the server closes.
+func (s *Server) read(c *serverConn, fr *frameReader) error {
+	var dec wire.Decoder
+	for {
+		b, err := fr.next(s.opts.MaxFrameSize)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		s.m.recvFrames.Inc()
+		s.m.recvBytes.Add(float64(len(b) + headerSize))
+		var f *wire.Frame
+		select {
+		case f = <-c.free:
+		default:
+			return fmt.Errorf("%w: more than %d frames without credit", ErrProtocol, s.opts.CreditWindow)
+		}
+		if err := dec.DecodeOwned(b, f); err != nil {
+			return fmt.Errorf("decode frame of %d bytes: %w", len(b), err)
+		}
+		if f.Kind != wire.KindBatch {
+			return fmt.Errorf("%w: unexpected %v frame", ErrProtocol, f.Kind)
+		}
+		c.work <- f // never blocks: work and free share the window
+	}
+}
+
+// handle passes frames to the handler and grants credit for each, batching
+// grants while more frames wait so a busy link sends few credit frames.
+func (s *Server) handle(c *serverConn) {
+	window := s.opts.CreditWindow
+	var pending uint32
+	var buf []byte
+	writeFailed := false
+	for f := range c.work {
+		if s.ctx.Err() != nil {
+			s.m.dropped.Inc()
+		} else {
+			s.opts.Handler(s.ctx, c.peer, &f.Batch)
+		}
+		f.Batch.Reset()
+		c.free <- f
+		pending++
+		if writeFailed || (len(c.work) > 0 && int(pending) < max(1, window/2)) {
+			continue
+		}
+		buf, _ = wire.AppendFrame(beginFrame(buf), &wire.Frame{Kind: wire.KindCredit, Credit: wire.Credit{N: pending}})
+		c.nc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+		if _, err := c.nc.Write(finishFrame(buf)); err != nil {
+			// The reader sees the broken connection too and reports it;
+			// keep handling what was already read.
+			writeFailed = true
+			c.nc.Close()
+		}
+		pending = 0
+	}
+}
+
+// Shutdown stops accepting, closes every connection, and waits until the
+// batches already read have been handled, or until ctx is done: then it
+// cancels the handlers' context, drops what is left (counted in
+// gale_transport_dropped_frames_total) and returns ctx.Err() once every
+// goroutine has exited. Peers see their connection drop and reconnect to
+// whichever server replaces this one.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.mu.closing {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return ErrClosed
+	}
+	s.mu.closing = true
+	for nc := range s.mu.conns {
+		nc.Close()
+	}
+	s.mu.Unlock()
+	s.ln.Close()
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.log.Warn("transport shutdown deadline passed, dropping unhandled frames")
+		s.cancel()
+		<-done
+	}
+	s.cancel()
+	s.log.Info("transport server closed")
+	return err
+}
+
+// Close closes the server at once: unhandled batches are dropped, and
+// handlers see their context cancelled. It waits for every goroutine of the
+// server to exit. Calls after the first return [ErrClosed].
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.cancel()
+	err := s.Shutdown(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

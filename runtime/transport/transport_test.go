@@ -1,0 +1,565 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/gale-stream/gale/runtime/internal/wire"
+)
+
+func TestSendReceive(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	rec := newReceived()
+	opts := baseOptions(t, reg)
+	opts.Handler = rec.handler
+	opts.Worker = 1
+	srv := startServer(t, opts)
+	copts := baseOptions(t, reg)
+	copts.Worker = 2
+	c := dial(t, srv.Addr().String(), copts)
+
+	ts := time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC)
+	const n = 200
+	for i := range n {
+		b := tupleBatch(i, 1+i%5)
+		b.AddBarrier(wire.Barrier{Checkpoint: uint64(i), SourceTask: 1, Dest: 2})
+		b.AddWatermark(wire.Watermark{Time: ts.UnixNano() + int64(i), SourceTask: 1, Dest: 2})
+		b.AddAcker(wire.AckerMsg{Op: wire.AckerAck, Root: uint64(i), Value: 7, SpoutTask: 1, Dest: 9})
+		b.AddSpoutDone(wire.SpoutDone{Root: uint64(i), Ok: true, Dest: 1})
+		if err := c.Send(t.Context(), b); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	waitFor(t, "all batches", func() bool { return rec.count() == n })
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i, b := range rec.batches {
+		want := 1 + i%5 + 4
+		if len(b.Items) != want {
+			t.Fatalf("batch %d has %d items, want %d", i, len(b.Items), want)
+		}
+		tu := b.Items[0].Tuple
+		if b.Items[0].Kind != wire.KindTuple || tu.Stream != "default" || tu.Values[0] != "word" ||
+			tu.Values[1] != int64(i) || tu.SourceTask != 1 {
+			t.Fatalf("batch %d: first item %+v", i, b.Items[0])
+		}
+		last := b.Items[len(b.Items)-4:]
+		if last[0].Barrier.Checkpoint != uint64(i) || last[1].Watermark.Time != ts.UnixNano()+int64(i) ||
+			last[2].Acker.Root != uint64(i) || last[3].SpoutDone.Root != uint64(i) {
+			t.Fatalf("batch %d: control items out of order: %+v", i, last)
+		}
+		if p := rec.peers[i]; p.Worker != 2 {
+			t.Fatalf("peer = %+v, want worker 2", p)
+		}
+	}
+	m := srv.m
+	if got := counterValue(t, m.sentFrames); got != n {
+		t.Errorf("sent frames = %v, want %d", got, n)
+	}
+	if got := counterValue(t, m.recvFrames); got != n {
+		t.Errorf("received frames = %v, want %d", got, n)
+	}
+	if s, r := counterValue(t, m.sentBytes), counterValue(t, m.recvBytes); s != r || s == 0 {
+		t.Errorf("sent bytes %v, received bytes %v: want equal and non-zero", s, r)
+	}
+	if got := testutil.ToFloat64(m.conns.WithLabelValues("server")); got != 1 {
+		t.Errorf("server connections = %v, want 1", got)
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("metrics lint: %v %+v", err, problems)
+	}
+}
+
+// TestFlowControl checks that a slow handler bounds what a sender has in
+// flight by the credit window, and that Send blocks (respecting ctx) when
+// the window is used up.
+func TestFlowControl(t *testing.T) {
+	const window = 4
+	reg := prometheus.NewRegistry()
+	gate := make(chan struct{})
+	var sent, handled atomic.Int64
+	var violations atomic.Int64
+	opts := baseOptions(t, reg)
+	opts.CreditWindow = window
+	opts.Handler = func(ctx context.Context, _ Peer, b *wire.Batch) {
+		// Credit returned so far is what was handled; the sender may have
+		// at most window more.
+		if s, h := sent.Load(), handled.Load(); s > h+window {
+			violations.Add(1)
+			t.Errorf("sender has %d frames out with %d handled, window %d", s, h, window)
+		}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		handled.Add(1)
+	}
+	srv := startServer(t, opts)
+	c := dial(t, srv.Addr().String(), baseOptions(t, reg))
+
+	const total = 40
+	done := make(chan error, 1)
+	go func() {
+		for i := range total {
+			if err := c.Send(t.Context(), tupleBatch(i, 3)); err != nil {
+				done <- err
+				return
+			}
+			sent.Add(1)
+		}
+		done <- nil
+	}()
+	// The handler holds frame 1; frames 2..window wait; the sender blocks.
+	waitFor(t, "window to fill", func() bool { return sent.Load() == window })
+	time.Sleep(100 * time.Millisecond)
+	if got := sent.Load(); got != window {
+		t.Fatalf("sender sent %d frames with a stuck handler, want exactly the window %d", got, window)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	err := c.Send(ctx, tupleBatch(0, 1))
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send without credit = %v, want DeadlineExceeded", err)
+	}
+	for range total {
+		gate <- struct{}{}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "all handled", func() bool { return handled.Load() == total })
+	if violations.Load() != 0 {
+		t.Fatalf("%d window violations", violations.Load())
+	}
+	if bp := counterValue(t, srv.m.backpressure); bp < 0.1 {
+		t.Fatalf("backpressure = %vs, want at least the 0.15 s the sender was blocked", bp)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	junk := make([]byte, 4096)
+	rand.Read(junk)
+	junk[0], junk[1] = 0x00, 0x00 // a plausible small length, then garbage
+	tests := []struct {
+		name string
+		hand bool // complete the handshake first
+		send func(t *testing.T) []byte
+		kind string
+	}{
+		{"garbage", false, func(*testing.T) []byte { return junk }, errKindHandshake},
+		{"oversized-hello", false, func(*testing.T) []byte { return lengthHeader(1 << 30) }, errKindHandshake},
+		{"not-hello", false, func(t *testing.T) []byte {
+			return rawFrame(t, &wire.Frame{Kind: wire.KindCredit, Credit: wire.Credit{N: 1}})
+		}, errKindHandshake},
+		{"oversized-frame", true, func(*testing.T) []byte { return lengthHeader(1<<20 + 1) }, errKindFrameTooLarge},
+		{"max-length", true, func(*testing.T) []byte { return lengthHeader(0xffffffff) }, errKindFrameTooLarge},
+		{"empty-frame", true, func(*testing.T) []byte { return lengthHeader(0) }, errKindProtocol},
+		{"malformed-batch", true, func(*testing.T) []byte {
+			return append(lengthHeader(6), byte(wire.KindBatch), 0xdd, 0xff, 0xff, 0xff, 0xff)
+		}, errKindMalformed},
+		{"garbage-after-hello", true, func(*testing.T) []byte { return append(lengthHeader(uint32(len(junk))), junk...) }, errKindMalformed},
+		{"unexpected-kind", true, func(t *testing.T) []byte {
+			return rawFrame(t, &wire.Frame{Kind: wire.KindHello})
+		}, errKindProtocol},
+		{"over-credit", true, func(t *testing.T) []byte {
+			var out []byte
+			for range 3 { // window is 2 and the handler is stuck
+				out = append(out, rawFrame(t, &wire.Frame{Kind: wire.KindBatch, Batch: *tupleBatch(0, 1)})...)
+			}
+			return out
+		}, errKindProtocol},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			rec := newReceived()
+			stuck := make(chan struct{})
+			defer close(stuck)
+			opts := baseOptions(t, reg)
+			opts.MaxFrameSize = 1 << 20
+			opts.CreditWindow = 2
+			opts.Handler = func(ctx context.Context, p Peer, b *wire.Batch) {
+				if p.Worker == 666 {
+					select { // the misbehaving peer's handler never finishes
+					case <-stuck:
+					case <-ctx.Done():
+					}
+					return
+				}
+				rec.handler(ctx, p, b)
+			}
+			srv := startServer(t, opts)
+			addr := srv.Addr().String()
+
+			var nc net.Conn
+			if tt.hand {
+				nc = rawHandshake(t, addr)
+				if tt.name == "over-credit" {
+					nc.Close()
+					nc = rawHandshakeAs(t, addr, 666)
+				}
+			} else {
+				var err error
+				if nc, err = net.Dial("tcp", addr); err != nil {
+					t.Fatal(err)
+				}
+				defer nc.Close()
+			}
+			nc.Write(tt.send(t))
+			expectClosed(t, nc)
+			waitFor(t, "error counted", func() bool { return counterValue(t, srv.m.errors[tt.kind]) == 1 })
+
+			// The server still serves well-behaved peers.
+			c := dial(t, addr, baseOptions(t, reg))
+			if err := c.Send(t.Context(), tupleBatch(1, 2)); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "good batch", func() bool { return rec.count() == 1 })
+		})
+	}
+}
+
+func rawHandshakeAs(t *testing.T, addr string, worker int) net.Conn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.Write(rawFrame(t, &wire.Frame{Kind: wire.KindHello, Hello: wire.Hello{Topology: testTopology, Worker: worker}}))
+	fr := &frameReader{r: nc}
+	for range 2 {
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := fr.next(handshakeFrameLimit); err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+	}
+	return nc
+}
+
+func TestHandshakeRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		client func(o *Options)
+		server func(o *Options)
+	}{
+		{"wrong-topology", func(o *Options) { o.Topology = "other" }, nil},
+		{"wrong-token", func(o *Options) { o.Token = "guess" }, func(o *Options) { o.Token = "secret" }},
+		{"missing-token", nil, func(o *Options) { o.Token = "secret" }},
+		{"stale-epoch", func(o *Options) { o.Epoch = 4 }, func(o *Options) { o.Epoch = 5 }},
+		{"custom-accept", nil, func(o *Options) {
+			o.Accept = func(h wire.Hello) error {
+				if h.Worker != 7 {
+					return fmt.Errorf("worker %d is not expected here", h.Worker)
+				}
+				return nil
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			sopts := baseOptions(t, reg)
+			sopts.Handler = newReceived().handler
+			if tt.server != nil {
+				tt.server(&sopts)
+			}
+			srv := startServer(t, sopts)
+			copts := baseOptions(t, reg)
+			if tt.client != nil {
+				tt.client(&copts)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			_, err := Dial(ctx, srv.Addr().String(), copts)
+			if !errors.Is(err, ErrRefused) {
+				t.Fatalf("Dial = %v, want ErrRefused", err)
+			}
+			waitFor(t, "refusals counted", func() bool { return counterValue(t, srv.m.errors[errKindRefused]) == 2 })
+		})
+	}
+	t.Run("matching", func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		sopts := baseOptions(t, reg)
+		sopts.Handler = newReceived().handler
+		sopts.Token, sopts.Epoch = "secret", 5
+		srv := startServer(t, sopts)
+		copts := baseOptions(t, reg)
+		copts.Token, copts.Epoch = "secret", 6 // a newer peer is fine
+		dial(t, srv.Addr().String(), copts)
+	})
+}
+
+// TestClientFencesStaleServer checks that a client of a newer epoch does not
+// send to a server of an older one, and keeps retrying.
+func TestClientFencesStaleServer(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	sopts := baseOptions(t, reg)
+	sopts.Handler = newReceived().handler
+	sopts.Epoch = 3
+	srv := startServer(t, sopts)
+	copts := baseOptions(t, reg)
+	copts.Epoch = 4
+	c, err := NewClient(srv.Addr().String(), copts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "handshake failures", func() bool { return counterValue(t, srv.m.errors[errKindHandshake]) >= 2 })
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := c.Send(ctx, tupleBatch(0, 1)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send to a stale server = %v, want DeadlineExceeded", err)
+	}
+}
+
+// TestReconnect drops the server under a client with unconfirmed frames,
+// starts a new one on the same address, and checks that the client counts
+// the loss, reconnects and delivers again.
+func TestReconnect(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	entered := make(chan struct{}, 8)
+	opts := baseOptions(t, reg)
+	opts.Handler = func(ctx context.Context, _ Peer, _ *wire.Batch) {
+		entered <- struct{}{}
+		<-ctx.Done() // stuck until the server closes
+	}
+	srv1, err := Listen("127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv1.Addr().String()
+	c := dial(t, addr, baseOptions(t, reg))
+	for i := range 3 {
+		if err := c.Send(t.Context(), tupleBatch(i, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-entered
+	if err := srv1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := srv1.m
+	waitFor(t, "lost frames counted", func() bool { return counterValue(t, m.lostFrames) == 3 })
+	if got := counterValue(t, m.dropped); got != 2 {
+		t.Errorf("dropped frames = %v, want 2 (one was in the handler)", got)
+	}
+
+	rec := newReceived()
+	opts.Handler = rec.handler
+	var srv2 *Server
+	waitFor(t, "listen on the old address", func() bool {
+		srv2, err = Listen(addr, opts)
+		return err == nil
+	})
+	defer srv2.Close()
+	if err := c.Send(t.Context(), tupleBatch(9, 2)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivery after reconnect", func() bool { return rec.count() == 1 })
+	if got := counterValue(t, m.reconnects); got != 1 {
+		t.Fatalf("reconnects = %v, want 1", got)
+	}
+}
+
+// TestSendWhileDisconnected checks that Send blocks, counting backpressure,
+// until a server comes up.
+func TestSendWhileDisconnected(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	reg := prometheus.NewRegistry()
+	c, err := NewClient(addr, baseOptions(t, reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	err = c.Send(ctx, tupleBatch(0, 1))
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send with no server = %v, want DeadlineExceeded", err)
+	}
+	rec := newReceived()
+	opts := baseOptions(t, reg)
+	opts.Handler = rec.handler
+	var srv *Server
+	waitFor(t, "listen", func() bool { srv, err = Listen(addr, opts); return err == nil })
+	defer srv.Close()
+	if err := c.Send(t.Context(), tupleBatch(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivery", func() bool { return rec.count() == 1 })
+	m := srv.m
+	if counterValue(t, m.errors[errKindDial]) < 1 || counterValue(t, m.backpressure) < 0.05 {
+		t.Fatalf("dial errors %v, backpressure %v: want >= 1 and >= 0.05 s",
+			counterValue(t, m.errors[errKindDial]), counterValue(t, m.backpressure))
+	}
+}
+
+func TestMutualTLS(t *testing.T) {
+	serverTLS, clientTLS, anonTLS := testCerts(t)
+	reg := prometheus.NewRegistry()
+	rec := newReceived()
+	opts := baseOptions(t, reg)
+	opts.Handler = rec.handler
+	opts.TLS = serverTLS
+	srv := startServer(t, opts)
+
+	copts := baseOptions(t, reg)
+	copts.TLS = clientTLS
+	c := dial(t, srv.Addr().String(), copts)
+	for i := range 10 {
+		if err := c.Send(t.Context(), tupleBatch(i, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "batches over TLS", func() bool { return rec.count() == 10 })
+
+	// Without a client certificate, and in clear text, the server refuses.
+	for _, cfg := range []*tls.Config{anonTLS, nil} {
+		copts := baseOptions(t, reg)
+		copts.TLS = cfg
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		_, err := Dial(ctx, srv.Addr().String(), copts)
+		cancel()
+		if err == nil {
+			t.Fatalf("Dial with TLS config %v succeeded", cfg)
+		}
+	}
+	waitFor(t, "handshake errors", func() bool { return counterValue(t, srv.m.errors[errKindHandshake]) >= 2 })
+}
+
+// TestShutdownDrains checks that a client's Shutdown waits until the server
+// has handled everything it sent.
+func TestShutdownDrains(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var handled atomic.Int64
+	opts := baseOptions(t, reg)
+	opts.CreditWindow = 8
+	opts.Handler = func(ctx context.Context, _ Peer, b *wire.Batch) {
+		time.Sleep(time.Millisecond)
+		handled.Add(int64(len(b.Items)))
+	}
+	srv := startServer(t, opts)
+	c, err := Dial(t.Context(), srv.Addr().String(), baseOptions(t, reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if err := c.Send(t.Context(), tupleBatch(i, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := handled.Load(); got != 500 {
+		t.Fatalf("handled %d tuples when Shutdown returned, want 500", got)
+	}
+	if err := c.Send(t.Context(), tupleBatch(0, 1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send after Shutdown = %v, want ErrClosed", err)
+	}
+	if err := c.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close = %v, want ErrClosed", err)
+	}
+	if got := counterValue(t, srv.m.lostFrames); got != 0 {
+		t.Fatalf("lost frames = %v after a clean shutdown", got)
+	}
+}
+
+func TestFrameTooLargeToSend(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	opts := baseOptions(t, reg)
+	opts.Handler = newReceived().handler
+	srv := startServer(t, opts)
+	copts := baseOptions(t, reg)
+	copts.MaxFrameSize = 1024
+	c := dial(t, srv.Addr().String(), copts)
+	b := tupleBatch(0, 1)
+	b.Items[0].Tuple.Values = []any{strings.Repeat("x", 2000)}
+	if err := c.Send(t.Context(), b); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("Send = %v, want ErrFrameTooLarge", err)
+	}
+	bad := tupleBatch(0, 1)
+	bad.Items[0].Tuple.Values = []any{make(chan int)}
+	if err := c.Send(t.Context(), bad); !errors.Is(err, wire.ErrUnsupported) {
+		t.Fatalf("Send = %v, want wire.ErrUnsupported", err)
+	}
+	if err := c.Send(t.Context(), tupleBatch(0, 1)); err != nil {
+		t.Fatalf("Send after rejected frames: %v", err)
+	}
+}
+
+func TestTransportBothWays(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	recA, recB := newReceived(), newReceived()
+	optsA := baseOptions(t, reg)
+	optsA.Worker, optsA.Handler = 0, recA.handler
+	optsB := baseOptions(t, reg)
+	optsB.Worker, optsB.Handler = 1, recB.handler
+	a, err := New("127.0.0.1:0", optsA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New("127.0.0.1:0", optsB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := a.Send(t.Context(), b.Addr().String(), tupleBatch(i, 3)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Send(t.Context(), a.Addr().String(), tupleBatch(i, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if recA.count() != 20 || recB.count() != 20 {
+		t.Fatalf("A got %d, B got %d batches, want 20 each", recA.count(), recB.count())
+	}
+	if recB.peers[0].Worker != 0 || recA.peers[0].Worker != 1 {
+		t.Fatalf("peers: A saw %+v, B saw %+v", recA.peers[0], recB.peers[0])
+	}
+	if err := a.Send(t.Context(), b.Addr().String(), tupleBatch(0, 1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send after Shutdown = %v, want ErrClosed", err)
+	}
+	if err := a.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Close after Shutdown = %v, want ErrClosed", err)
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("metrics lint: %v %+v", err, problems)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	_, err := Listen("127.0.0.1:0", Options{MaxFrameSize: 10, CreditWindow: -1})
+	if err == nil {
+		t.Fatal("Listen with invalid options succeeded")
+	}
+	for _, want := range []string{"Topology", "Handler", "MaxFrameSize", "CreditWindow"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
