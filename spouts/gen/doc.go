@@ -13,7 +13,14 @@
 // number per task). The spout keeps it until it is acked and emits it again,
 // with the same id and the same text, when it fails or times out. Replays go
 // out before new sentences and do not count against the Limit. Without
-// Reliable, sentences are emitted untracked.
+// Reliable, sentences are emitted untracked. Reliable is ignored in
+// at-most-once and exactly-once topologies, where the runtime acks nothing.
+//
+// In exactly-once topologies the spout takes part in checkpoints through
+// Snapshot, Restore and CheckpointComplete: its position is the number of
+// sentences a task has emitted, and since the stream is deterministic,
+// restoring regenerates it up to that point and goes on from there, so a
+// recovered run emits exactly what an undisturbed one would.
 //
 // # Rate
 //

@@ -2,5 +2,10 @@ package gen
 
 import "errors"
 
-// ErrInvalidConfig marks a [SentenceConfig] field out of range.
-var ErrInvalidConfig = errors.New("gen: invalid config")
+var (
+	// ErrInvalidConfig marks a [SentenceConfig] field out of range.
+	ErrInvalidConfig = errors.New("gen: invalid config")
+
+	// ErrBadSnapshot marks a checkpoint snapshot the spout cannot restore.
+	ErrBadSnapshot = errors.New("gen: bad snapshot")
+)

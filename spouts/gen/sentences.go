@@ -117,6 +117,7 @@ type sentenceSpout struct {
 	vocab []string
 	now   func() time.Time
 
+	index   int
 	gen     *generator
 	limiter *rate.Limiter // nil when unlimited
 	emitted int64         // sentences emitted for the first time
@@ -135,7 +136,14 @@ func (s *sentenceSpout) Open(_ context.Context, tc *topology.Context) error {
 	if err := s.cfg.Validate(); err != nil {
 		return fmt.Errorf("gen: sentences %s task %d: %w", tc.Component, tc.Task, err)
 	}
+	s.index = tc.Index
 	s.gen = newGenerator(s.cfg, s.vocab, tc.Index)
+	// Message ids only make sense where the runtime acks: at-most-once never
+	// calls Ack or Fail, and exactly-once recovers by rewinding (see
+	// Snapshot), so keeping sentences for them would only leak memory.
+	if g := tc.Config.Guarantee; g == topology.AtMostOnce || g == topology.ExactlyOnce {
+		s.cfg.Reliable = false
+	}
 	if s.cfg.Rate > 0 {
 		// The bucket starts full: one batch at once, then the rate.
 		s.limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Batch)
@@ -225,6 +233,13 @@ func (g *generator) next() string {
 		g.buf = append(g.buf, g.vocab[g.rng.IntN(len(g.vocab))]...)
 	}
 	return string(g.buf)
+}
+
+// skip draws one sentence's words without building it.
+func (g *generator) skip() {
+	for range g.words {
+		g.rng.IntN(len(g.vocab))
+	}
 }
 
 // Expected returns how many times each word occurs in the sentences that

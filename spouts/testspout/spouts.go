@@ -27,7 +27,7 @@ type options struct {
 func WithFields(fields ...string) Option { return func(o *options) { o.fields = fields } }
 
 // Reliable emits every tuple with a message id, so that at-least-once
-// topologies track it: its index in the slice for [FromSlice], a sequence
+// topologies track it (other guarantees ack nothing, so there it is ignored): its index in the slice for [FromSlice], a sequence
 // number from 0 for [FromChan]. A failed tuple is emitted again with the
 // same id, unless [NoRetry] is given.
 func Reliable() Option { return func(o *options) { o.reliable = true } }
@@ -72,6 +72,10 @@ func (b *base) DeclareOutputs(d *topology.Outputs) { d.Default(b.o.fields...) }
 
 func (b *base) open(tc *topology.Context) {
 	b.index = tc.Index
+	// Only at-least-once topologies ack; elsewhere ids would wait forever.
+	if g := tc.Config.Guarantee; g == topology.AtMostOnce || g == topology.ExactlyOnce {
+		b.o.reliable = false
+	}
 	b.pending = make(map[int]topology.Values)
 	b.o.rec.open(tc.Index, tc.Parallelism, b.o.reliable)
 }
