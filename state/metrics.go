@@ -86,8 +86,8 @@ type pebbleCollector struct {
 	db *pebble.DB
 
 	compactions, flushes, compactionDebt, readAmp, writeAmp *prometheus.Desc
-	diskUsage, memtableSize, l0Files, l0Sublevels          *prometheus.Desc
-	cacheSize, cacheHits, cacheMisses, liveTables          *prometheus.Desc
+	diskUsage, memtableSize, l0Files, l0Sublevels           *prometheus.Desc
+	cacheSize, cacheHits, cacheMisses, liveTables           *prometheus.Desc
 }
 
 func newPebbleCollector(db *pebble.DB) *pebbleCollector {
