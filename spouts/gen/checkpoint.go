@@ -53,3 +53,11 @@ func (s *sentenceSpout) Restore(state []byte) error {
 
 // CheckpointComplete does nothing: a generator has nothing to commit.
 func (s *sentenceSpout) CheckpointComplete(id uint64) {}
+
+// The runtime finds checkpointing spouts by this method set (the one the
+// Kafka spout implements too).
+var _ interface {
+	Snapshot(id uint64) ([]byte, error)
+	Restore(state []byte) error
+	CheckpointComplete(id uint64)
+} = (*sentenceSpout)(nil)
