@@ -497,3 +497,10 @@ func mix64(x uint64) uint64 {
 	x ^= x >> 31
 	return x
 }
+
+// ValidateTopology reports every problem of t that would make [Compute]
+// refuse it, wrapped in [ErrInvalidInput], or nil.
+func ValidateTopology(t Topology) error {
+	_, _, err := normalize(Input{Topologies: []Topology{t}})
+	return err
+}
