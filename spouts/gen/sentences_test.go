@@ -306,3 +306,21 @@ func TestDeclaresOutputs(t *testing.T) {
 		t.Errorf("outputs = %+v", c.Outputs)
 	}
 }
+
+func TestGeneratorMatchesSpout(t *testing.T) {
+	cfg := SentenceConfig{Seed: 11, Limit: 50, WordsPerSentence: 4}
+	var r recordingEmitter
+	drain(t, openTask(t, Sentences(cfg), 2), &r, 10)
+	g, err := NewGenerator(cfg, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range sentencesOf(&r) {
+		if got := g.Next(); got != s {
+			t.Fatalf("sentence %d: generator %q, spout %q", i, got, s)
+		}
+	}
+	if _, err := NewGenerator(SentenceConfig{Batch: -1}, 0); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("invalid config: err = %v", err)
+	}
+}
