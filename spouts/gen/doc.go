@@ -5,7 +5,8 @@
 // from the seed and the task's index, so a run is reproducible however the
 // runtime schedules tasks. With a Limit per task, [Expected] computes the
 // exact word counts the spout produces, which is how the word-count example
-// and the benchmarks check their totals.
+// and the benchmarks check their totals; [Generator] yields one task's
+// sentences outside a topology, for baselines.
 //
 // # Delivery
 //
