@@ -293,6 +293,12 @@ func (s *Server) handle(c *serverConn) {
 // goroutine has exited. Peers see their connection drop and reconnect to
 // whichever server replaces this one.
 func (s *Server) Shutdown(ctx context.Context) error {
+	return s.shutdown(ctx, false)
+}
+
+// shutdown implements Shutdown; abort says the caller cancelled ctx on
+// purpose (Close), so dropping frames is expected rather than warned about.
+func (s *Server) shutdown(ctx context.Context, abort bool) error {
 	s.mu.Lock()
 	if s.mu.closing {
 		s.mu.Unlock()
@@ -313,7 +319,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = ctx.Err()
-		s.log.Warn("transport shutdown deadline passed, dropping unhandled frames")
+		if !abort {
+			s.log.Warn("transport shutdown deadline passed, dropping unhandled frames")
+		}
 		s.cancel()
 		<-done
 	}
@@ -329,7 +337,7 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	s.cancel()
-	err := s.Shutdown(ctx)
+	err := s.shutdown(ctx, true)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

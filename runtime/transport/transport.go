@@ -93,6 +93,10 @@ func (t *Transport) Forget(ctx context.Context, addr string) error {
 // its peer to confirm what was sent), then shuts the server down, bounded by
 // ctx. Calls after the first return [ErrClosed].
 func (t *Transport) Shutdown(ctx context.Context) error {
+	return t.shutdown(ctx, false)
+}
+
+func (t *Transport) shutdown(ctx context.Context, abort bool) error {
 	t.mu.Lock()
 	if t.mu.closed {
 		t.mu.Unlock()
@@ -116,7 +120,7 @@ func (t *Transport) Shutdown(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	if err := t.srv.Shutdown(ctx); err != nil {
+	if err := t.srv.shutdown(ctx, abort); err != nil && !abort {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -127,7 +131,7 @@ func (t *Transport) Shutdown(ctx context.Context) error {
 func (t *Transport) Close() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := t.Shutdown(ctx)
+	err := t.shutdown(ctx, true)
 	if errors.Is(err, ErrClosed) {
 		return err
 	}

@@ -297,7 +297,7 @@ func TestHandshakeRefused(t *testing.T) {
 		sopts.Token, sopts.Epoch = "secret", 5
 		srv := startServer(t, sopts)
 		copts := baseOptions(t, reg)
-		copts.Token, copts.Epoch = "secret", 6 // a newer peer is fine
+		copts.Token, copts.Epoch = "secret", 5
 		dial(t, srv.Addr().String(), copts)
 	})
 }
