@@ -52,8 +52,10 @@ type Backend struct {
 	group  uint16 // its key group
 	escKey []byte // its escaped bytes
 
+	// cache maps a key without the component prefix (the rest is the same
+	// for every key of the Backend) to its entry.
 	cache map[string]*entry
-	dirty []string // keys of dirty entries, each once
+	dirty []*entry // dirty entries, each once
 	size  int      // approximate bytes held by the cache
 	limit int
 
@@ -62,14 +64,16 @@ type Backend struct {
 	holdFor uint64
 
 	kinds  map[string]stateKind
-	keyBuf []byte
-	closed bool
+	keyBuf  []byte // cache key scratch
+	fullBuf []byte // Pebble key scratch
+	closed  bool
 
 	hits, misses                  float64
 	writeBytes, cacheHit, cacheMs prometheus.Counter
 }
 
 type entry struct {
+	key     string // cache key (Pebble key without the component prefix)
 	val     []byte // owned by the cache; never handed to callers
 	present bool   // false: the key has no value (deleted or never written)
 	dirty   bool
@@ -145,8 +149,9 @@ func (b *Backend) register(name string, kind stateKind) []byte {
 	return appendEscaped(nil, name)
 }
 
-// keyedKey builds the Pebble key of state name (escaped) for the current key,
-// with sub appended. The result is valid until the next call.
+// keyedKey builds the cache key of state name (escaped) for the current key,
+// with sub appended: the Pebble key without the component prefix. The result
+// is valid until the next call.
 func (b *Backend) keyedKey(escName, sub []byte) ([]byte, error) {
 	if b.closed {
 		return nil, ErrClosed
@@ -154,8 +159,7 @@ func (b *Backend) keyedKey(escName, sub []byte) ([]byte, error) {
 	if b.keyErr != nil {
 		return nil, b.keyErr
 	}
-	k := append(b.keyBuf[:0], b.prefix...)
-	k = binary.BigEndian.AppendUint16(k, b.group)
+	k := binary.BigEndian.AppendUint16(b.keyBuf[:0], b.group)
 	k = append(k, escName...)
 	k = append(k, b.escKey...)
 	k = append(k, sub...)
@@ -163,13 +167,12 @@ func (b *Backend) keyedKey(escName, sub []byte) ([]byte, error) {
 	return k, nil
 }
 
-// operatorKey builds the Pebble key of operator state name (escaped).
+// operatorKey builds the cache key of operator state name (escaped).
 func (b *Backend) operatorKey(escName []byte) ([]byte, error) {
 	if b.closed {
 		return nil, ErrClosed
 	}
-	k := append(b.keyBuf[:0], b.prefix...)
-	k = binary.BigEndian.AppendUint16(k, OperatorGroup)
+	k := binary.BigEndian.AppendUint16(b.keyBuf[:0], OperatorGroup)
 	k = binary.BigEndian.AppendUint32(k, uint32(b.scope.Task))
 	k = append(k, escName...)
 	b.keyBuf = k
@@ -184,7 +187,7 @@ func (b *Backend) lookup(key []byte) (*entry, error) {
 		return e, nil
 	}
 	b.misses++
-	v, closer, err := b.store.db.Get(key)
+	v, closer, err := b.store.db.Get(b.full(key))
 	e := &entry{}
 	switch {
 	case err == nil:
@@ -203,10 +206,16 @@ func (b *Backend) lookup(key []byte) (*entry, error) {
 			return nil, err
 		}
 	}
-	k := string(key)
-	b.cache[k] = e
-	b.size += len(k) + len(e.val) + entryOverhead
+	e.key = string(key)
+	b.cache[e.key] = e
+	b.size += len(e.key) + len(e.val) + entryOverhead
 	return e, nil
+}
+
+// full returns the Pebble key of a cache key, valid until the next call.
+func (b *Backend) full(key []byte) []byte {
+	b.fullBuf = append(append(b.fullBuf[:0], b.prefix...), key...)
+	return b.fullBuf
 }
 
 // markDirty records a write to e (whose key is key) and flushes or evicts
@@ -215,7 +224,7 @@ func (b *Backend) markDirty(key []byte, e *entry, oldLen int) error {
 	b.size += len(e.val) - oldLen
 	if !e.dirty {
 		e.dirty = true
-		b.dirty = append(b.dirty, string(key))
+		b.dirty = append(b.dirty, e)
 	}
 	if b.size > b.limit {
 		return b.shrink()
@@ -227,10 +236,9 @@ func (b *Backend) markDirty(key []byte, e *entry, oldLen int) error {
 func (b *Backend) put(key, val []byte) error {
 	e, ok := b.cache[string(key)]
 	if !ok {
-		k := string(key)
-		e = &entry{}
-		b.cache[k] = e
-		b.size += len(k) + entryOverhead
+		e = &entry{key: string(key)}
+		b.cache[e.key] = e
+		b.size += len(e.key) + entryOverhead
 	}
 	old := len(e.val)
 	e.val, e.present = val, true
@@ -241,10 +249,9 @@ func (b *Backend) put(key, val []byte) error {
 func (b *Backend) del(key []byte) error {
 	e, ok := b.cache[string(key)]
 	if !ok {
-		k := string(key)
-		e = &entry{}
-		b.cache[k] = e
-		b.size += len(k) + entryOverhead
+		e = &entry{key: string(key)}
+		b.cache[e.key] = e
+		b.size += len(e.key) + entryOverhead
 	}
 	old := len(e.val)
 	e.val, e.present = nil, false
@@ -311,19 +318,18 @@ func (b *Backend) flush() error {
 	if len(b.dirty) == 0 {
 		return nil
 	}
+	// Sorted keys make the memtable insert cheap: Pebble's skiplist
+	// inserter starts each search from the previous key's position.
+	slices.SortFunc(b.dirty, func(x, y *entry) int { return strings.Compare(x.key, y.key) })
 	batch := b.store.db.NewBatch()
 	defer batch.Close()
 	n := 0
-	for _, k := range b.dirty {
-		e := b.cache[k]
-		if e == nil || !e.dirty {
-			continue
-		}
-		kb := unsafe.Slice(unsafe.StringData(k), len(k)) // read only; Set copies
+	for _, e := range b.dirty {
+		k := b.full(unsafe.Slice(unsafe.StringData(e.key), len(e.key))) // read only; Set copies
 		if e.present {
-			_ = batch.Set(kb, e.val, nil)
+			_ = batch.Set(k, e.val, nil)
 		} else {
-			_ = batch.Delete(kb, nil)
+			_ = batch.Delete(k, nil)
 		}
 		n += len(k) + len(e.val)
 	}
@@ -333,10 +339,8 @@ func (b *Backend) flush() error {
 		}
 		return fmt.Errorf("state: %s/%s task %d: flush: %w", b.scope.Topology, b.scope.Component, b.scope.Task, err)
 	}
-	for _, k := range b.dirty {
-		if e := b.cache[k]; e != nil {
-			e.dirty = false
-		}
+	for _, e := range b.dirty {
+		e.dirty = false
 	}
 	clear(b.dirty)
 	b.dirty = b.dirty[:0]
@@ -357,45 +361,43 @@ func (b *Backend) Close() error {
 	return err
 }
 
-// iteratePrefix calls fn for every present entry whose key starts with
-// prefix, in key order, merging the cache's dirty entries over Pebble.
-// k and v are valid only during the call. fn returns false to stop.
+// iteratePrefix calls fn for every present entry whose cache key starts
+// with prefix, in key order, merging the cache's dirty entries over Pebble.
+// fn gets cache keys; k and v are valid only during the call. fn returns
+// false to stop.
 func (b *Backend) iteratePrefix(prefix []byte, fn func(k, v []byte) (bool, error)) error {
-	type over struct {
-		k string
-		e *entry
-	}
-	var overs []over
-	for _, k := range b.dirty {
-		if e := b.cache[k]; e != nil && e.dirty && strings.HasPrefix(k, string(prefix)) {
-			overs = append(overs, over{k, e})
+	var overs []*entry
+	for _, e := range b.dirty {
+		if strings.HasPrefix(e.key, string(prefix)) {
+			overs = append(overs, e)
 		}
 	}
-	slices.SortFunc(overs, func(a, c over) int { return strings.Compare(a.k, c.k) })
-	lower := bytes.Clone(prefix)
+	slices.SortFunc(overs, func(x, y *entry) int { return strings.Compare(x.key, y.key) })
+	lower := bytes.Clone(b.full(prefix))
 	it, err := b.store.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
 	if err != nil {
 		return fmt.Errorf("state: %s/%s task %d: iterate: %w", b.scope.Topology, b.scope.Component, b.scope.Task, err)
 	}
 	defer it.Close()
+	strip := len(b.prefix)
 	valid := it.First()
 	i := 0
 	for valid || i < len(overs) {
 		var k, v []byte
 		fromIter := false
 		switch {
-		case i < len(overs) && (!valid || strings.Compare(overs[i].k, string(it.Key())) <= 0):
-			if valid && overs[i].k == string(it.Key()) {
+		case i < len(overs) && (!valid || strings.Compare(overs[i].key, string(it.Key()[strip:])) <= 0):
+			if valid && overs[i].key == string(it.Key()[strip:]) {
 				valid = it.Next() // the cache's entry replaces Pebble's
 			}
 			o := overs[i]
 			i++
-			if !o.e.present {
+			if !o.present {
 				continue
 			}
-			k, v = unsafe.Slice(unsafe.StringData(o.k), len(o.k)), o.e.val
+			k, v = unsafe.Slice(unsafe.StringData(o.key), len(o.key)), o.val
 		default:
-			k, fromIter = it.Key(), true
+			k, fromIter = it.Key()[strip:], true
 			if v, err = it.ValueAndErr(); err != nil {
 				return fmt.Errorf("state: %s/%s task %d: iterate: %w", b.scope.Topology, b.scope.Component, b.scope.Task, err)
 			}
