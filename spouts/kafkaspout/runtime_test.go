@@ -142,4 +142,3 @@ func gatherOne(reg *prometheus.Registry, name, topic string, partition int) (flo
 	}
 	return 0, fmt.Errorf("no series %s{topic=%s,partition=%d}", name, topic, partition)
 }
-
