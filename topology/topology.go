@@ -53,6 +53,8 @@ type Component struct {
 	NewBolt  BoltFactory
 	// Tasks are the component's task ids in index order.
 	Tasks []TaskID
+	// EventTime, when set, makes the component's tasks send watermarks.
+	EventTime *EventTime
 }
 
 // Output returns the declared stream id of c, if any.

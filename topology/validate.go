@@ -142,6 +142,17 @@ func checkComponent(c *Component, cfg Config, byID map[ComponentID]*Component, f
 	if c.Tick < 0 {
 		ps.add(c.ID, "", ErrInvalidConfig, "tick interval is negative (%s)", c.Tick)
 	}
+	if et := c.EventTime; et != nil {
+		switch {
+		case et.Extract == nil && et.Field == "":
+			ps.add(c.ID, "", ErrInvalidConfig, "event time has neither a field nor an extractor")
+		case et.Extract == nil && !slices.ContainsFunc(c.Outputs, func(s Stream) bool { return s.Fields.Index(et.Field) >= 0 }):
+			ps.add(c.ID, "", ErrUnknownField, "event-time field %q is in none of its output streams", et.Field)
+		}
+		if et.OutOfOrderness < 0 || et.Interval < 0 {
+			ps.add(c.ID, "", ErrInvalidConfig, "event time has a negative out-of-orderness or interval")
+		}
+	}
 
 	// Outputs.
 	declared := make(map[StreamID]bool, len(c.Outputs))
