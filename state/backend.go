@@ -63,7 +63,7 @@ type Backend struct {
 	// Pebble wait until the store has released that checkpoint.
 	holdFor uint64
 
-	kinds  map[string]stateKind
+	kinds   map[string]stateKind
 	keyBuf  []byte // cache key scratch
 	fullBuf []byte // Pebble key scratch
 	closed  bool

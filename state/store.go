@@ -139,9 +139,16 @@ func Open(dir string, opts Options) (*Store, error) {
 		MemTableSize:                opts.MemTableSize,
 		MemTableStopWritesThreshold: 4,
 		DisableWAL:                  true,
-		L0CompactionThreshold:       4,
-		L0StopWritesThreshold:       32,
-		Logger:                      pebbleLogger{s.log},
+		// Every checkpoint flushes the memtable into a new L0 file. Each
+		// L0 compaction rewrites the overlapping base-level files, which the
+		// next checkpoint must upload again, so a high threshold makes
+		// checkpoints more incremental (BenchmarkCheckpoint/incremental
+		// uploads about 24% of the store per checkpoint at 8, 11% at 16),
+		// at the price of more L0 files for a cache miss to consult; bloom
+		// filters keep that cheap.
+		L0CompactionThreshold: 16,
+		L0StopWritesThreshold: 64,
+		Logger:                pebbleLogger{s.log},
 	}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
