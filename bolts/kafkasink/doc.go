@@ -24,10 +24,11 @@
 // (RequiredAcks all, by default). Only then are the batch's tuples acked;
 // if the write fails, they are failed, and the spout replays them
 // (at-least-once). Give the component a tick so an idle sink still writes
-// what it holds. In exactly-once topologies the runtime calls
-// [Sink.Flush] before the task acknowledges a checkpoint barrier, so every
-// output of the inputs a checkpoint covers is in Kafka before the
-// checkpoint completes.
+// what it holds. In exactly-once topologies the sink flushes in
+// [Sink.Snapshot] (it implements [topology.Checkpointer]), before the task
+// acknowledges a checkpoint barrier, so every output of the inputs a
+// checkpoint covers is in Kafka before the checkpoint completes; a failed
+// write fails the checkpoint. [Sink.Flush] does the same for other callers.
 //
 // # What the sink cannot promise
 //

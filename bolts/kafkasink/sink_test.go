@@ -169,15 +169,24 @@ func TestLingerAndFlush(t *testing.T) {
 	if err := s.Execute(ctx, tuple(2), &a); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Flush(ctx); err != nil { // the exactly-once barrier hook
+	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if len(a.acked) != 3 {
 		t.Fatalf("acked %d after Flush, want 3", len(a.acked))
 	}
+	if err := s.Execute(ctx, tuple(3), &a); err != nil {
+		t.Fatal(err)
+	}
+	if snap, err := s.Snapshot(1); err != nil || snap != nil { // the exactly-once barrier
+		t.Fatalf("Snapshot: %v, %v", snap, err)
+	}
+	if len(a.acked) != 4 {
+		t.Fatalf("acked %d after Snapshot, want 4", len(a.acked))
+	}
 	got := readAll(t, c, "out")[0]
-	if len(got) != 3 {
-		t.Fatalf("read %d records, want 3", len(got))
+	if len(got) != 4 {
+		t.Fatalf("read %d records, want 4", len(got))
 	}
 	for i, m := range got {
 		var id string

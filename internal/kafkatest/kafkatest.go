@@ -44,6 +44,9 @@ type Config struct {
 	Brokers int
 	// Ports are the ports to listen on, one per broker. Default: random.
 	Ports []int
+	// TLS makes the brokers speak TLS only; see [GenerateTLS]. The helpers
+	// connect with the client certificate of the same TLSFiles.
+	TLS *TLSFiles
 	// DataDir makes the broker persist its data there, so that [Cluster.Up]
 	// after [Cluster.Down] finds it again. Default: in memory only.
 	DataDir string
@@ -120,6 +123,9 @@ func (c *Cluster) options() []kfake.Opt {
 	}
 	if c.cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(c.cfg.DataDir))
+	}
+	if c.cfg.TLS != nil {
+		opts = append(opts, kfake.TLS(c.cfg.TLS.Server))
 	}
 	return opts
 }
@@ -209,7 +215,7 @@ func (c *Cluster) client() (*kgo.Client, error) {
 		kgo.ProducerLinger(0),
 		kgo.MaxBufferedRecords(1 << 20),
 	}
-	opts = append(opts, c.saslOpts()...)
+	opts = append(opts, c.authOpts()...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafkatest: client: %w", err)
@@ -381,7 +387,7 @@ func (c *Cluster) Consume(ctx context.Context, topic string) (map[int32][]*kgo.R
 	addrs := c.mu.addrs
 	c.mu.Unlock()
 	opts := []kgo.Opt{kgo.SeedBrokers(addrs...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs})}
-	opts = append(opts, c.saslOpts()...)
+	opts = append(opts, c.authOpts()...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafkatest: consume: %w", err)
@@ -406,19 +412,27 @@ func (c *Cluster) Consume(ctx context.Context, topic string) (map[int32][]*kgo.R
 	return out, nil
 }
 
-// saslOpts authenticates a franz-go client as the first user, if any.
-func (c *Cluster) saslOpts() []kgo.Opt {
+// authOpts authenticates a franz-go client as the first user, if any, and
+// sets up TLS when the brokers use it.
+func (c *Cluster) authOpts() []kgo.Opt {
+	var opts []kgo.Opt
+	if c.cfg.TLS != nil {
+		tc, err := c.cfg.TLS.clientTLS()
+		if err == nil {
+			opts = append(opts, kgo.DialTLSConfig(tc))
+		}
+	}
 	if len(c.cfg.Users) == 0 {
-		return nil
+		return opts
 	}
 	u := c.cfg.Users[0]
 	switch u.Mechanism {
 	case Plain:
-		return []kgo.Opt{kgo.SASL(plain.Auth{User: u.Name, Pass: u.Password}.AsMechanism())}
+		opts = append(opts, kgo.SASL(plain.Auth{User: u.Name, Pass: u.Password}.AsMechanism()))
 	case ScramSHA256:
-		return []kgo.Opt{kgo.SASL(scram.Auth{User: u.Name, Pass: u.Password}.AsSha256Mechanism())}
+		opts = append(opts, kgo.SASL(scram.Auth{User: u.Name, Pass: u.Password}.AsSha256Mechanism()))
 	case ScramSHA512:
-		return []kgo.Opt{kgo.SASL(scram.Auth{User: u.Name, Pass: u.Password}.AsSha512Mechanism())}
+		opts = append(opts, kgo.SASL(scram.Auth{User: u.Name, Pass: u.Password}.AsSha512Mechanism()))
 	}
-	return nil
+	return opts
 }

@@ -91,3 +91,20 @@ func TestSASL(t *testing.T) {
 		t.Fatalf("high watermark %d, want 3", hw[0])
 	}
 }
+
+func TestTLS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	files, err := GenerateTLS(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Start(t, Config{Topics: map[string]int32{"t": 1}, TLS: files})
+	if err := c.ProduceN(ctx, "t", 1, 3, 8); err != nil {
+		t.Fatal(err)
+	}
+	hw, err := c.HighWatermarks(ctx, "t")
+	if err != nil || hw[0] != 3 {
+		t.Fatalf("high watermark %v, %v; want 3", hw, err)
+	}
+}

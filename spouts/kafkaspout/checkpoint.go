@@ -5,30 +5,25 @@ import (
 	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/gale-stream/gale/topology"
 )
 
-// Checkpointer is implemented by the spout for exactly-once topologies. The
-// runtime calls its methods on the task's goroutine, between calls of Next.
+// The spout implements [topology.Checkpointer] for exactly-once topologies:
 //
-// TODO(runtime owner): align with the interface the runtime declares.
-type Checkpointer interface {
-	// Snapshot returns the spout's positions for checkpoint id: for every
-	// owned partition, the offset after the last record emitted. The runtime
-	// emits the checkpoint barrier right after it, so the checkpoint covers
-	// exactly the records emitted before.
-	Snapshot(id uint64) ([]byte, error)
-	// Restore seeks to the positions of a snapshot, before the first Next.
-	// It may be called several times (once per snapshot of the previous
-	// tasks after a rescale); positions of partitions this task does not own
-	// are kept in case it gets them later.
-	Restore(state []byte) error
-	// CheckpointComplete commits the positions of snapshot id to the
-	// consumer group, for lag tools. Offsets are committed only here, never
-	// earlier; the group's offsets are not what exactly-once recovery uses.
-	CheckpointComplete(id uint64)
-}
-
-var _ Checkpointer = (*Spout)(nil)
+//   - Snapshot returns, for every owned partition, the offset after the last
+//     record emitted (the runtime emits the barrier right after it, so the
+//     checkpoint covers exactly the records emitted before it);
+//   - Restore seeks to those offsets. Positions of partitions this task does
+//     not own are kept in case it is assigned them later. After a change of
+//     parallelism a task may own a partition no restored snapshot names: it
+//     starts at the group's committed offset, which CheckpointComplete set to
+//     the same checkpoint's position (unless that commit failed; then it
+//     replays from an earlier one, which a restored state sees twice);
+//   - CheckpointComplete commits the positions of its snapshot to the
+//     consumer group, for lag tools. Offsets are committed there, never
+//     earlier.
+var _ topology.Checkpointer = (*Spout)(nil)
 
 // snapshotVersion is the version of the encoded snapshot.
 const snapshotVersion = 1
@@ -70,7 +65,7 @@ func (s *Spout) positions() map[topicPartition]int64 {
 	return offs
 }
 
-// Snapshot implements [Checkpointer].
+// Snapshot implements [topology.Checkpointer].
 func (s *Spout) Snapshot(id uint64) ([]byte, error) {
 	offs := s.positions()
 	s.snapshots = append(s.snapshots, snapshotRec{id: id, offs: offs})
@@ -110,7 +105,7 @@ func decodeSnapshot(b []byte) (map[topicPartition]int64, error) {
 	return offs, nil
 }
 
-// Restore implements [Checkpointer].
+// Restore implements [topology.Checkpointer].
 func (s *Spout) Restore(state []byte) error {
 	offs, err := decodeSnapshot(state)
 	if err != nil {
@@ -131,7 +126,7 @@ func (s *Spout) Restore(state []byte) error {
 	return nil
 }
 
-// CheckpointComplete implements [Checkpointer].
+// CheckpointComplete implements [topology.Checkpointer].
 func (s *Spout) CheckpointComplete(id uint64) {
 	i := slices.IndexFunc(s.snapshots, func(r snapshotRec) bool { return r.id == id })
 	if i < 0 {

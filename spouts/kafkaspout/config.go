@@ -113,6 +113,17 @@ var DefaultFields = topology.Fields{"key", "value", "topic", "partition", "offse
 // timestamp, in Unix milliseconds), for windows that use event time.
 const EventTimeField = "timestamp"
 
+// EventTime declares the record timestamp ([EventTimeField]) as the event
+// time of the spout's tuples, for [topology.SpoutDeclarer.EventTime]:
+//
+//	b.SetSpout("clicks", kafkaspout.New(cfg), 4).EventTime(kafkaspout.EventTime(5 * time.Second))
+//
+// outOfOrderness is how far behind the newest timestamp seen a record may
+// be and still not count as late. With [Config.Map], declare your own.
+func EventTime(outOfOrderness time.Duration) topology.EventTime {
+	return topology.EventTime{Field: EventTimeField, OutOfOrderness: outOfOrderness}
+}
+
 // Record is a Kafka record as [Config.Map] sees it. Its byte slices are
 // private copies the spout does not modify.
 type Record struct {

@@ -12,7 +12,8 @@
 // The spout emits one tuple per record on the default stream, with
 // [DefaultFields] (key, value, topic, partition, offset, timestamp, headers),
 // or the fields of [Config.Map]. The record timestamp (Unix milliseconds, in
-// [EventTimeField]) is the tuple's event time.
+// [EventTimeField]) is the tuple's event time; declare it with
+// .EventTime(kafkaspout.EventTime(outOfOrderness)) on the spout.
 //
 // # Partitions and the consumer group
 //
@@ -45,7 +46,7 @@
 //     produce it to a dead-letter topic. A partition with
 //     [Config.MaxUncommitted] records pending stops emitting, and its fetch
 //     goroutine blocks, which pauses fetching.
-//   - Exactly-once: the spout implements [Checkpointer]. Its positions are
+//   - Exactly-once: the spout implements [topology.Checkpointer]. Its positions are
 //     part of each checkpoint, a restore seeks to them, and they are
 //     committed to the group only when the checkpoint completes.
 //   - At-most-once: each fetched batch's end is committed before any of its

@@ -146,10 +146,18 @@ func (t *TLS) config() (*tls.Config, error) {
 	return c, nil
 }
 
+// TransportMetadataTTL is how often a kafka-go transport made by
+// [Security.Transport] refreshes its cached cluster metadata. kafka-go
+// routes requests by that cache, serves Metadata requests from it, and does
+// not refresh it when a broker answers "not leader", so this bounds how long
+// a partition whose leader moved stalls, and how late new partitions are
+// seen. One small metadata request per second per task is cheap.
+const TransportMetadataTTL = time.Second
+
 // Transport returns a kafka-go transport that connects as s says. The
 // caller owns it and should call CloseIdleConnections when done.
 func (s *Security) Transport(clientID string, dialTimeout time.Duration) (*kafka.Transport, error) {
-	tr := &kafka.Transport{ClientID: clientID, DialTimeout: dialTimeout, MetadataTTL: 5 * time.Second}
+	tr := &kafka.Transport{ClientID: clientID, DialTimeout: dialTimeout, MetadataTTL: TransportMetadataTTL}
 	if s == nil {
 		return tr, nil
 	}

@@ -1,4 +1,4 @@
-package kafkaspout_test
+package e2e
 
 import (
 	"context"
