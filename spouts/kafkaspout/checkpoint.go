@@ -56,7 +56,7 @@ func (s *Spout) positions() map[topicPartition]int64 {
 			next = ps.buf[0].Offset
 		}
 		if next < 0 {
-			next = ps.pf.start.Load()
+			next = ps.sh.start.Load()
 		}
 		if next >= 0 {
 			offs[ps.tp] = next
@@ -145,7 +145,7 @@ func (s *Spout) CheckpointComplete(id uint64) {
 	}
 	if s.commitOffsets(offs) == nil {
 		for tp, off := range offs {
-			s.parts[tp].committed = off
+			s.parts[tp].setCommitted(off)
 		}
 	}
 }

@@ -17,13 +17,65 @@ import (
 // MaxUncommitted, or because the topology is backpressured) stops fetching:
 // that is the pause.
 type partFetcher struct {
-	tp    topicPartition
-	ch    chan []*Record
-	hwm   atomic.Int64 // last high watermark seen by a fetch; -1 unknown
-	start atomic.Int64 // the resolved start offset; -1 until resolved
+	tp topicPartition
+	ch chan []*Record
+	sh *partShared // the fetcher publishes high watermarks and its start
 
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// partShared is what the task goroutine, the partition's fetch goroutine
+// and the refresher goroutine share about a partition: positions published
+// in atomics, from which the refresher sets the lag metrics every
+// LagInterval, even while the runtime does not call Next (the topology is
+// backpressured or at max pending), which is when lag matters most.
+type partShared struct {
+	tp topicPartition
+	m  *partMetrics
+	// hwm is the highest high watermark seen by a fetch or listed; -1
+	// unknown.
+	hwm atomic.Int64
+	// start is the offset the current fetcher started at; -1 until resolved.
+	start atomic.Int64
+	// next is the next offset the task emits; -1 unknown (then start).
+	next atomic.Int64
+	// committed is the last offset committed by this task; -1 none.
+	committed atomic.Int64
+	// oldest is the timestamp (Unix ns) of the oldest record fetched and
+	// not yet fully processed; 0 when there is none.
+	oldest atomic.Int64
+}
+
+func newPartShared(tp topicPartition, m *partMetrics) *partShared {
+	sh := &partShared{tp: tp, m: m}
+	sh.hwm.Store(-1)
+	sh.start.Store(-1)
+	sh.next.Store(-1)
+	sh.committed.Store(-1)
+	return sh
+}
+
+// publishMetrics sets the partition's lag gauges from the shared positions.
+func (sh *partShared) publishMetrics(now time.Time) {
+	hwm, next, start := sh.hwm.Load(), sh.next.Load(), sh.start.Load()
+	if next < 0 {
+		next = start
+	}
+	if hwm < 0 || next < 0 {
+		return
+	}
+	sh.m.lag.Set(float64(max(0, hwm-next)))
+	committed := sh.committed.Load()
+	if committed < 0 {
+		committed = start
+	}
+	sh.m.committedLag.Set(float64(max(0, hwm-committed)))
+	age := 0.0
+	if o := sh.oldest.Load(); o != 0 {
+		age = max(0, now.Sub(time.Unix(0, o)).Seconds())
+	}
+	sh.m.lagSeconds.Set(age)
 }
 
 // fetchLoop holds what a partition's fetch goroutine needs; it is read-only
@@ -39,11 +91,8 @@ type fetchLoop struct {
 	log        *slog.Logger
 }
 
-func newPartFetcher(tp topicPartition) *partFetcher {
-	pf := &partFetcher{tp: tp, ch: make(chan []*Record, 1), done: make(chan struct{})}
-	pf.hwm.Store(-1)
-	pf.start.Store(-1)
-	return pf
+func newPartFetcher(sh *partShared) *partFetcher {
+	return &partFetcher{tp: sh.tp, sh: sh, ch: make(chan []*Record, 1), done: make(chan struct{})}
 }
 
 // stop cancels the fetch goroutine and waits for it.
@@ -129,7 +178,7 @@ func (l *fetchLoop) run(ctx context.Context, pf *partFetcher, seek int64, m *par
 		off = o
 		log.Debug("kafka partition start", "offset", off, "from", how)
 	}
-	pf.start.Store(off)
+	pf.sh.start.Store(off)
 
 	for ctx.Err() == nil {
 		res, err := l.f.fetch(ctx, pf.tp, off)
@@ -158,7 +207,7 @@ func (l *fetchLoop) run(ctx context.Context, pf *partFetcher, seek int64, m *par
 			continue
 		}
 		healthy()
-		storeMax(&pf.hwm, res.hwm)
+		storeMax(&pf.sh.hwm, res.hwm)
 		if len(res.records) == 0 {
 			continue
 		}

@@ -52,19 +52,17 @@ type Spout struct {
 	restored    map[topicPartition]int64
 	snapshots   []snapshotRec
 	lastCommit  time.Time
-	lastMetrics time.Time
 	commitFail  bool
 	closed      bool
 
-	// owned is the current assignment, for the refresher goroutine.
-	owned atomic.Pointer[[]topicPartition]
+	// shared is the current assignment, for the refresher goroutine.
+	shared atomic.Pointer[[]*partShared]
 	// refresh is what the refresher goroutine found, for the task goroutine.
 	refresh struct {
 		sync.Mutex
 		dirty     atomic.Bool
 		parts     []topicPartition
 		partsNew  bool
-		hwm       map[topicPartition]int64
 		lastErr   error
 		errLogged bool
 	}
@@ -78,10 +76,28 @@ type partState struct {
 	// buf holds fetched records not yet emitted, in offset order.
 	buf []*Record
 	m   *partMetrics
-	// hwm is the highest high watermark the refresher listed.
-	hwm int64
+	sh  *partShared
 	// committed is the last offset this task committed; -1 before.
 	committed int64
+}
+
+// publish makes the partition's position visible to the refresher.
+func (ps *partState) publish() {
+	next := ps.tr.next
+	var oldest int64
+	if e := ps.tr.oldest(); e != nil {
+		oldest = e.rec.Time.UnixNano()
+	}
+	if len(ps.buf) > 0 {
+		next = ps.buf[0].Offset
+		if oldest == 0 {
+			oldest = ps.buf[0].Time.UnixNano()
+		}
+	}
+	if next >= 0 {
+		ps.sh.next.Store(next)
+	}
+	ps.sh.oldest.Store(oldest)
 }
 
 type retryItem struct {
@@ -164,7 +180,7 @@ func (s *Spout) Open(ctx context.Context, tc *topology.Context) error {
 		return fmt.Errorf("kafkaspout: topology %s component %s task %d: brokers %v: %w", tc.Topology, tc.Component, tc.Task, s.cfg.Brokers, err)
 	}
 	s.applyAssignment(parts)
-	s.lastCommit, s.lastMetrics = s.now(), time.Time{}
+	s.lastCommit = s.now()
 	s.wg.Go(s.refresher)
 	s.log.Info("kafka spout open", "group", s.group, "guarantee", s.guarantee.String(), "partitions", len(s.order))
 	return nil
@@ -226,7 +242,8 @@ func (s *Spout) applyAssignment(all []topicPartition) {
 		if _, ok := s.parts[tp]; ok {
 			continue
 		}
-		ps := &partState{tp: tp, tr: newOffsetTracker(), hwm: -1, committed: -1, m: s.m.forPartition(s.tc.Topology, tp)}
+		m := s.m.forPartition(s.tc.Topology, tp)
+		ps := &partState{tp: tp, tr: newOffsetTracker(), committed: -1, m: m, sh: newPartShared(tp, m)}
 		seek := int64(-1)
 		if off, ok := s.restored[tp]; ok {
 			seek = off
@@ -240,15 +257,23 @@ func (s *Spout) applyAssignment(all []topicPartition) {
 		s.order = append(s.order, ps)
 	}
 	slices.SortFunc(s.order, func(a, b *partState) int { return compareTP(a.tp, b.tp) })
-	s.owned.Store(&owned)
+	shared := make([]*partShared, len(s.order))
+	for i, ps := range s.order {
+		shared[i] = ps.sh
+	}
+	s.shared.Store(&shared)
 }
 
 func (s *Spout) startFetcher(ps *partState, seek int64) {
-	pf := newPartFetcher(ps.tp)
+	pf := newPartFetcher(ps.sh)
 	ctx, cancel := context.WithCancel(s.ctx)
 	pf.cancel = cancel
+	ps.sh.start.Store(-1)
+	ps.sh.next.Store(-1)
 	if seek >= 0 {
 		ps.tr.reset(seek)
+		ps.sh.start.Store(seek)
+		ps.sh.next.Store(seek)
 	}
 	ps.pf = pf
 	s.wg.Go(func() { s.loop.run(ctx, pf, seek, ps.m) })
@@ -265,6 +290,7 @@ func (s *Spout) seek(ps *partState, off int64) {
 	}
 	ps.buf = nil
 	s.startFetcher(ps, off)
+	ps.publish()
 }
 
 // refresher lists partitions every MetadataInterval and the owned
@@ -288,17 +314,26 @@ func (s *Spout) refresher() {
 			s.noteRefreshLocked(err)
 			s.refresh.Unlock()
 		case <-lag.C:
-			owned := s.owned.Load()
-			if owned == nil || len(*owned) == 0 {
+			p := s.shared.Load()
+			if p == nil || len(*p) == 0 {
 				continue
 			}
-			hwm, err := s.f.listOffsets(s.ctx, *owned, kafka.LastOffset)
-			s.refresh.Lock()
-			if err == nil {
-				s.refresh.hwm = hwm
+			tps := make([]topicPartition, len(*p))
+			for i, sh := range *p {
+				tps[i] = sh.tp
 			}
+			hwm, err := s.f.listOffsets(s.ctx, tps, kafka.LastOffset)
+			now := time.Now()
+			for _, sh := range *p {
+				if h, ok := hwm[sh.tp]; ok {
+					storeMax(&sh.hwm, h)
+				}
+				sh.publishMetrics(now)
+			}
+			s.refresh.Lock()
 			s.noteRefreshLocked(err)
 			s.refresh.Unlock()
+			continue
 		}
 		s.refresh.dirty.Store(true)
 	}
@@ -324,16 +359,11 @@ func (s *Spout) applyRefresh() {
 		return
 	}
 	s.refresh.Lock()
-	parts, partsNew, hwm := s.refresh.parts, s.refresh.partsNew, s.refresh.hwm
-	s.refresh.partsNew, s.refresh.hwm = false, nil
+	parts, partsNew := s.refresh.parts, s.refresh.partsNew
+	s.refresh.partsNew = false
 	s.refresh.Unlock()
 	if partsNew {
 		s.applyAssignment(parts)
-	}
-	for tp, h := range hwm {
-		if ps := s.parts[tp]; ps != nil && h > ps.hwm {
-			ps.hwm = h
-		}
 	}
 }
 
@@ -369,10 +399,6 @@ func (s *Spout) Next(ctx context.Context, out topology.SpoutEmitter) error {
 		s.lastCommit = now
 		s.commitAcked()
 	}
-	if now.Sub(s.lastMetrics) >= 100*time.Millisecond {
-		s.lastMetrics = now
-		s.updateMetrics(now)
-	}
 	return nil
 }
 
@@ -396,7 +422,7 @@ func (s *Spout) emitFrom(ctx context.Context, ps *partState, out topology.SpoutE
 					ps.buf = recs // keep them; emit once a commit succeeds
 					return 0
 				}
-				ps.committed = next
+				ps.setCommitted(next)
 			}
 			ps.buf = recs
 		default:
@@ -409,7 +435,7 @@ func (s *Spout) emitFrom(ctx context.Context, ps *partState, out topology.SpoutE
 		if err := s.commitOffsets(map[topicPartition]int64{ps.tp: next}); err != nil {
 			return 0
 		}
-		ps.committed = next
+		ps.setCommitted(next)
 	}
 	n := 0
 	for n < budget && len(ps.buf) > 0 {
@@ -440,6 +466,7 @@ func (s *Spout) emitFrom(ctx context.Context, ps *partState, out topology.SpoutE
 	if len(ps.buf) == 0 {
 		ps.buf = nil
 	}
+	ps.publish()
 	return n
 }
 
@@ -523,7 +550,10 @@ func (s *Spout) Ack(msgID any) {
 		return
 	}
 	s.inflight--
-	ps.tr.ack(id.Offset)
+	wasOldest := ps.tr.oldest() == e
+	if ps.tr.ack(id.Offset) && wasOldest {
+		ps.publish()
+	}
 }
 
 // Fail schedules the record of msgID for a replay after a backoff, or
@@ -544,6 +574,7 @@ func (s *Spout) Fail(msgID any) {
 	s.inflight--
 	e.inflight = false
 	s.failed(ps, e)
+	ps.publish()
 }
 
 // failed handles a failure of a tracked, not in-flight record.
@@ -610,9 +641,14 @@ func (s *Spout) commitAcked() {
 	}
 	if s.commitOffsets(offs) == nil {
 		for tp, off := range offs {
-			s.parts[tp].committed = off
+			s.parts[tp].setCommitted(off)
 		}
 	}
+}
+
+func (ps *partState) setCommitted(off int64) {
+	ps.committed = off
+	ps.sh.committed.Store(off)
 }
 
 // commitOffsets commits offs to the group, timing it and logging failures
@@ -636,42 +672,6 @@ func (s *Spout) commitOffsets(offs map[topicPartition]int64) error {
 		s.log.Info("kafka offset commit recovered", "group", s.group)
 	}
 	return nil
-}
-
-// updateMetrics sets the lag gauges of every owned partition.
-func (s *Spout) updateMetrics(now time.Time) {
-	for _, ps := range s.order {
-		hwm := max(ps.hwm, ps.pf.hwm.Load())
-		next := ps.tr.next
-		if next < 0 {
-			next = ps.pf.start.Load()
-		}
-		if len(ps.buf) > 0 {
-			next = ps.buf[0].Offset
-		}
-		if hwm < 0 || next < 0 {
-			continue
-		}
-		ps.m.lag.Set(float64(max(0, hwm-next)))
-		committed := ps.committed
-		if committed < 0 {
-			committed = ps.pf.start.Load()
-		}
-		if committed >= 0 {
-			ps.m.committedLag.Set(float64(max(0, hwm-committed)))
-		}
-		var oldest time.Time
-		if e := ps.tr.oldest(); e != nil {
-			oldest = e.rec.Time
-		} else if len(ps.buf) > 0 {
-			oldest = ps.buf[0].Time
-		}
-		age := 0.0
-		if !oldest.IsZero() {
-			age = max(0, now.Sub(oldest).Seconds())
-		}
-		ps.m.lagSeconds.Set(age)
-	}
 }
 
 // Close commits what is committable (at-least-once), stops every fetch

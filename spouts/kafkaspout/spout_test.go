@@ -317,7 +317,7 @@ func TestStartPositions(t *testing.T) {
 			want := tt.first
 			if want < 0 {
 				// Wait until the fetcher resolved its start, then produce.
-				waitFor(t, 5*time.Second, "start resolved", func() bool { return s.order[0].pf.start.Load() >= 0 })
+				waitFor(t, 5*time.Second, "start resolved", func() bool { return s.order[0].sh.start.Load() >= 0 })
 				hw, _ := c.HighWatermarks(ctx, "t")
 				want = hw[0]
 				if err := c.Produce(ctx, kafkatest.Record{Topic: "t", Value: []byte("new"), Time: base.Add(2 * time.Hour)}); err != nil {
