@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -283,14 +284,18 @@ func (b *Backend) shrink() error {
 }
 
 // Flush writes every dirty entry to Pebble in one batch (without sync; see
-// [Open]). After Flush returns, the writes are visible to a checkpoint the
-// Store takes. Flush during a pending checkpoint (after FlushForCheckpoint,
-// before the store releases it) would leak post-barrier state into the
-// checkpoint; the runtime calls Flush only at shutdown or when no checkpoint
-// is pending.
+// [Open]). It returns ErrCheckpointPending, writing nothing, while a
+// checkpoint this Backend flushed for has not been taken yet (that would
+// put post-barrier state into the checkpoint). The runtime calls Flush when
+// no checkpoint is pending, at shutdown for instance, and
+// FlushForCheckpoint at barriers.
 func (b *Backend) Flush() error {
 	if b.closed {
 		return ErrClosed
+	}
+	if b.held() {
+		return fmt.Errorf("%w: %s/%s task %d flushed for checkpoint %d",
+			ErrCheckpointPending, b.scope.Topology, b.scope.Component, b.scope.Task, b.holdFor)
 	}
 	return b.flush()
 }
@@ -300,9 +305,18 @@ func (b *Backend) Flush() error {
 // [Store.ReleaseCheckpoint] is called for id or later). The runtime calls it
 // when the task aligns the barrier of checkpoint id, before forwarding the
 // barrier.
-func (b *Backend) FlushForCheckpoint(id uint64) error {
+//
+// If the local part of the previous checkpoint this Backend flushed for is
+// still pending, FlushForCheckpoint first waits for it (normally
+// milliseconds), since flushing now would leak this barrier's writes into
+// that checkpoint; it returns ctx.Err() if ctx ends first.
+func (b *Backend) FlushForCheckpoint(ctx context.Context, id uint64) error {
 	if b.closed {
 		return ErrClosed
+	}
+	if err := b.store.waitReleased(ctx, b.holdFor); err != nil {
+		return fmt.Errorf("state: %s/%s task %d: flush for checkpoint %d: waiting for checkpoint %d: %w",
+			b.scope.Topology, b.scope.Component, b.scope.Task, id, b.holdFor, err)
 	}
 	if err := b.flush(); err != nil {
 		return err
@@ -349,12 +363,20 @@ func (b *Backend) flush() error {
 }
 
 // Close flushes and releases the Backend's scope, so another Backend may
-// take it. Close may be called more than once.
+// take it. While a checkpoint it flushed for is pending, Close discards the
+// unflushed writes instead: they come after the checkpoint's barrier, and
+// recovery replays them. Close may be called more than once.
 func (b *Backend) Close() error {
 	if b.closed {
 		return nil
 	}
-	err := b.flush()
+	var err error
+	if b.held() {
+		b.log.Warn("state backend closed during a pending checkpoint; discarding unflushed writes",
+			"checkpoint", b.holdFor, "entries", len(b.dirty))
+	} else {
+		err = b.flush()
+	}
 	b.closed = true
 	b.cache = nil
 	b.store.release(b)

@@ -92,10 +92,35 @@ func immutableFile(name string) bool {
 // phase; the runtime calls it when it abandons checkpoint id without calling
 // Checkpoint, so the Backends' caches do not grow without bound.
 func (s *Store) ReleaseCheckpoint(id uint64) {
+	s.relMu.Lock()
+	defer s.relMu.Unlock()
+	if id <= s.released.Load() {
+		return
+	}
+	s.released.Store(id)
+	if s.relCh != nil {
+		close(s.relCh)
+		s.relCh = nil
+	}
+}
+
+// waitReleased waits until checkpoint id is released.
+func (s *Store) waitReleased(ctx context.Context, id uint64) error {
 	for {
-		cur := s.released.Load()
-		if id <= cur || s.released.CompareAndSwap(cur, id) {
-			return
+		s.relMu.Lock()
+		if id <= s.released.Load() {
+			s.relMu.Unlock()
+			return nil
+		}
+		if s.relCh == nil {
+			s.relCh = make(chan struct{})
+		}
+		ch := s.relCh
+		s.relMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
@@ -117,7 +118,7 @@ func TestRestoreExactlyTheKeyGroupRange(t *testing.T) {
 	all := tasks(t, s, "c", 1)
 	writeCounters(t, all, seq(n), func(i int) int64 { return int64(i + 1) })
 	must(t, NewOperatorValue[string](all[0], "pos").Set("checkpointed"))
-	must(t, all[0].FlushForCheckpoint(1))
+	must(t, all[0].FlushForCheckpoint(ctx, 1))
 	if _, err := s.Checkpoint(ctx, 1, st); err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +264,7 @@ func TestIncrementalCheckpointAndRetention(t *testing.T) {
 		must(t, b.SetCurrentKey(key(i)))
 		must(t, v.Set(fmt.Sprintf("%d-%s", i, pad)))
 	}
-	must(t, b.FlushForCheckpoint(1))
+	must(t, b.FlushForCheckpoint(ctx, 1))
 	// Settle the bulk into the bottom level, so the small changes below
 	// stay in L0 and the checkpoints share the bulk's files.
 	must(t, s.db.Flush())
@@ -279,7 +280,7 @@ func TestIncrementalCheckpointAndRetention(t *testing.T) {
 			must(t, b.SetCurrentKey(key(i)))
 			must(t, v.Set(fmt.Sprintf("changed in %d", id)))
 		}
-		must(t, b.FlushForCheckpoint(id))
+		must(t, b.FlushForCheckpoint(ctx, id))
 		m, err := s.Checkpoint(ctx, id, st)
 		must(t, err)
 		// Checkpoint 2 adds one small sstable. Later ones may upload more:
@@ -388,12 +389,20 @@ func TestFlushForCheckpointHoldsLaterWrites(t *testing.T) {
 	st := newStorage(t)
 	bs := tasks(t, s, "c", 1)
 	writeCounters(t, bs, seq(100), func(i int) int64 { return 1 })
-	must(t, bs[0].FlushForCheckpoint(1))
+	must(t, bs[0].FlushForCheckpoint(ctx, 1))
 	c := NewCounter(bs[0], "n")
 	for i := range 2000 { // far past the cache bound
 		must(t, bs[0].SetCurrentKey(key(i)))
 		_, err := c.Add(100)
 		must(t, err)
+	}
+	if err := bs[0].Flush(); !errors.Is(err, ErrCheckpointPending) {
+		t.Fatalf("Flush during a pending checkpoint: %v, want ErrCheckpointPending", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := bs[0].FlushForCheckpoint(short, 2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("FlushForCheckpoint(2) before checkpoint 1 was taken: %v, want to wait until the deadline", err)
 	}
 	if _, err := s.Checkpoint(ctx, 1, st); err != nil {
 		t.Fatal(err)

@@ -29,6 +29,10 @@ var (
 	// restore overlaps an open Backend.
 	ErrScopeInUse = errors.New("state: scope in use by an open backend")
 
+	// ErrCheckpointPending is returned by [Backend.Flush] while a checkpoint
+	// the Backend flushed for has not been taken yet.
+	ErrCheckpointPending = errors.New("state: checkpoint pending")
+
 	// ErrInvalidScope is returned when a [Scope] is malformed.
 	ErrInvalidScope = errors.New("state: invalid scope")
 

@@ -29,7 +29,7 @@ func Example() {
 		_, _ = count.Add(1)
 	}
 	// At the barrier of checkpoint 1, then the checkpoint itself.
-	_ = b.FlushForCheckpoint(1)
+	_ = b.FlushForCheckpoint(ctx, 1)
 	storage, _ := state.NewDirStorage(filepath.Join(tmp, "checkpoints"))
 	m, err := store.Checkpoint(ctx, 1, storage)
 	if err != nil {

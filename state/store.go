@@ -89,6 +89,8 @@ type Store struct {
 	// Backend holding writes for checkpoint n may write to Pebble again once
 	// released >= n.
 	released atomic.Uint64
+	relMu    sync.Mutex
+	relCh    chan struct{} // closed when released grows; guarded by relMu
 
 	// ckptMu serializes Checkpoint and restore.
 	ckptMu sync.Mutex
