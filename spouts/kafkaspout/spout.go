@@ -44,16 +44,16 @@ type Spout struct {
 	now       func() time.Time
 
 	// Owned by the task goroutine.
-	parts       map[topicPartition]*partState
-	order       []*partState // sorted by (topic, partition)
-	rr          int          // round-robin start over order
-	inflight    int          // at-least-once tuples emitted, not yet acked or failed
-	retries     []retryItem
-	restored    map[topicPartition]int64
-	snapshots   []snapshotRec
-	lastCommit  time.Time
-	commitFail  bool
-	closed      bool
+	parts      map[topicPartition]*partState
+	order      []*partState // sorted by (topic, partition)
+	rr         int          // round-robin start over order
+	inflight   int          // at-least-once tuples emitted, not yet acked or failed
+	retries    []retryItem
+	restored   map[topicPartition]int64
+	snapshots  []snapshotRec
+	lastCommit time.Time
+	commitFail bool
+	closed     bool
 
 	// shared is the current assignment, for the refresher goroutine.
 	shared atomic.Pointer[[]*partShared]
