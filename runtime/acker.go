@@ -21,7 +21,7 @@ type ackerTask struct {
 	in      *inbox
 	ledger  *acker.Ledger
 	pending prometheus.Gauge
-	out     map[topology.TaskID][]doneMsg
+	out     map[topology.TaskID][]ctrlMsg
 }
 
 // ledgerKeep is how many rotations an untouched tree survives. The acker
@@ -60,15 +60,15 @@ func (a *ackerTask) process(ms []ackMsg) {
 		switch r.Outcome {
 		case acker.Completed:
 			spout := topology.TaskID(r.Spout)
-			a.out[spout] = append(a.out[spout], doneMsg{root: m.root, ok: true})
+			a.out[spout] = append(a.out[spout], ctrlMsg{kind: ctrlTreeDone, root: m.root, ok: true})
 		case acker.Failed:
 			spout := topology.TaskID(r.Spout)
-			a.out[spout] = append(a.out[spout], doneMsg{root: m.root, ok: false})
+			a.out[spout] = append(a.out[spout], ctrlMsg{kind: ctrlTreeDone, root: m.root, ok: false})
 		}
 	}
 	for task, ds := range a.out {
 		if len(ds) > 0 {
-			a.l.inboxes[task].dones.push(ds...)
+			a.l.inboxes[task].ctrl.push(ds...)
 			a.out[task] = ds[:0]
 		}
 	}

@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"fmt"
+
+	"github.com/gale-stream/gale/internal/keygroup"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,8 +15,25 @@ import (
 type boltState struct {
 	// upstream is the number of tasks that send to this one; the task stops
 	// when each has sent its end marker and the queue is drained.
-	upstream int
-	ended    int
+	upstream  int
+	ended     int
+	endedFrom map[topology.TaskID]bool
+
+	// Barrier alignment (ExactlyOnce): the checkpoint being aligned, the
+	// inputs whose barrier arrived, the messages held back from them, and
+	// the held messages released to be processed before the queue.
+	aligning    uint64
+	alignStart  time.Time
+	barrierFrom map[topology.TaskID]bool
+	heldMsgs    []msg
+	backlog     []msg
+
+	// Watermarks: the last watermark of each upstream task that carries
+	// event time, and the task's own (their minimum).
+	wmIn  map[topology.TaskID]int64
+	wm    int64
+	onWM  topology.WatermarkHandler
+	keyed map[inputKey][]int // key field positions of fields-grouped inputs
 
 	// executed counters by input, resolved on first use.
 	executed   map[inputKey]prometheus.Counter
@@ -128,6 +147,12 @@ func (e *executor) fail(t topology.Tuple) {
 	}
 	rt.done = true
 	e.tm.failed.Inc()
+	if e.l.cfg.Guarantee == topology.ExactlyOnce {
+		// No tuple is replayed alone under exactly-once: the topology
+		// restarts from its last complete checkpoint.
+		e.failTopology(fmt.Errorf("runtime: %s task %d failed a tuple from %s/%s", e.comp.ID, e.task, rt.SourceComponent, rt.SourceStream))
+		return
+	}
 	for _, ed := range rt.edges {
 		e.sendAck(ackMsg{op: opFail, root: ed.root})
 	}
@@ -136,44 +161,92 @@ func (e *executor) fail(t topology.Tuple) {
 // runBolt is the bolt task's goroutine.
 func (e *executor) runBolt() {
 	defer e.cleanupBolt()
-	var tick <-chan time.Time
+	var tick, wmTick <-chan time.Time
 	if e.comp.Tick > 0 {
 		tk := time.NewTicker(e.comp.Tick)
 		defer tk.Stop()
 		tick = tk.C
+	}
+	if et := e.comp.EventTime; et != nil {
+		tk := time.NewTicker(watermarkInterval(et))
+		defer tk.Stop()
+		wmTick = tk.C
 	}
 	e.boltOutput = boltOut{e}
 	e.now = time.Now()
 	e.lastFlush = e.now
 	for e.ended < e.upstream {
 		var m msg
-		select {
-		case m = <-e.in.data:
-		default:
-			// Idle: hand over what is buffered before blocking.
-			e.flushAll()
+		if len(e.backlog) > 0 {
+			m = e.backlog[0]
+			e.backlog[0] = msg{}
+			e.backlog = e.backlog[1:]
+		} else {
 			select {
 			case m = <-e.in.data:
-			case <-tick:
-				e.tick()
-				continue
-			case <-e.l.kill:
-				return
+			default:
+				// Idle: hand over what is buffered before blocking.
+				e.flushAll()
+				select {
+				case m = <-e.in.data:
+				case <-e.in.ctrl.signal:
+					e.boltCtrl()
+					continue
+				case <-tick:
+					e.tick()
+					continue
+				case <-wmTick:
+					e.emitWatermark()
+					continue
+				case <-e.l.kill:
+					return
+				}
 			}
 		}
-		switch m.kind {
-		case msgTuples:
-			e.executeBatch(m.tuples)
-		case msgEnd:
-			e.ended++
-		}
+		e.dispatch(m)
 		select {
 		case <-tick:
 			e.tick()
+		case <-e.in.ctrl.signal:
+			e.boltCtrl()
+		case <-wmTick:
+			e.emitWatermark()
 		default:
 		}
 		if e.now.Sub(e.lastFlush) >= e.l.cfg.FlushInterval {
 			e.flushAll()
+		}
+	}
+}
+
+// dispatch handles one message from the data queue (or the backlog).
+func (e *executor) dispatch(m msg) {
+	if e.aligning != 0 && e.barrierFrom[m.from] {
+		// This input already delivered the barrier being aligned: what
+		// follows it belongs to the next checkpoint.
+		e.heldMsgs = append(e.heldMsgs, m)
+		return
+	}
+	switch m.kind {
+	case msgTuples:
+		e.executeBatch(m.tuples)
+	case msgEnd:
+		e.ended++
+		e.endedFrom[m.from] = true
+		e.inputWatermark(m.from, endOfTime)
+		e.checkAligned()
+	case msgBarrier:
+		e.barrier(m.from, uint64(m.n))
+	case msgWatermark:
+		e.inputWatermark(m.from, m.n)
+	}
+}
+
+// boltCtrl applies the control messages that arrived at a bolt task.
+func (e *executor) boltCtrl() {
+	for _, c := range e.in.ctrl.popAll() {
+		if c.kind == ctrlCheckpointDone {
+			e.checkpointDone(c.id)
 		}
 	}
 }
@@ -229,6 +302,9 @@ func (e *executor) countInput(key inputKey) {
 }
 
 func (e *executor) execute(t *tuple) {
+	if e.backend != nil && e.keyed != nil {
+		e.setKey(t)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			e.reportError(e.userPanic("Execute", r))
@@ -254,6 +330,7 @@ func (e *executor) tick() {
 }
 
 func (e *executor) cleanupBolt() {
+	defer e.closeBackend()
 	e.flushAll()
 	e.sendEnd()
 	defer func() {
@@ -272,4 +349,23 @@ func (o boltOut) EmitAnchored(stream topology.StreamID, values topology.Values, 
 	o.e.anchors1[0] = anchor
 	o.e.boltEmit(stream, values, o.e.anchors1[:], 0, false)
 	o.e.anchors1[0] = nil
+}
+
+// setKey binds the task's keyed state to the key of t, when t came through
+// a fields grouping: the same fields, encoded the same way, that routed it
+// here, so a key's tuples and its state always meet in this task.
+func (e *executor) setKey(t *tuple) {
+	idx, ok := e.keyed[inputKey{t.SourceComponent, t.SourceStream}]
+	if !ok {
+		return
+	}
+	e.keyBuf = e.keyBuf[:0]
+	for _, i := range idx {
+		if i < len(t.Vals) {
+			e.keyBuf = keygroup.AppendKey(e.keyBuf, t.Vals[i])
+		}
+	}
+	if err := e.backend.SetCurrentKey(e.keyBuf); err != nil {
+		e.reportError(err)
+	}
 }

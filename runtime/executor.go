@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gale-stream/gale/state"
 	"github.com/gale-stream/gale/topology"
 )
 
@@ -22,8 +23,10 @@ type inbox struct {
 	depth atomic.Int64
 	// acks carries tracking messages to an acker task.
 	acks *ctrlQueue[ackMsg]
-	// dones carries tree outcomes to a spout task.
-	dones *ctrlQueue[doneMsg]
+	// ctrl carries control messages to a spout or bolt task: tree outcomes
+	// from ackers, checkpoint triggers and completions from the
+	// coordinator. It never blocks its producers.
+	ctrl *ctrlQueue[ctrlMsg]
 }
 
 // ackOp is the kind of a tracking message.
@@ -43,10 +46,24 @@ type ackMsg struct {
 	spout topology.TaskID
 }
 
-// doneMsg tells a spout task that a tree completed or failed.
-type doneMsg struct {
-	root uint64
+// ctrlKind is the kind of a control message.
+type ctrlKind uint8
+
+const (
+	// ctrlTreeDone tells a spout task that tree root completed (ok) or failed.
+	ctrlTreeDone ctrlKind = iota + 1
+	// ctrlCheckpoint tells a spout task to start checkpoint id.
+	ctrlCheckpoint
+	// ctrlCheckpointDone tells a task that checkpoint id completed.
+	ctrlCheckpointDone
+)
+
+// ctrlMsg is a control message to a spout or bolt task.
+type ctrlMsg struct {
+	kind ctrlKind
 	ok   bool
+	root uint64
+	id   uint64
 }
 
 // streamOut is one output stream of one task: its routes and counters.
@@ -94,6 +111,15 @@ type executor struct {
 
 	errLog   time.Time // last error logged
 	errQuiet int       // errors not logged since
+
+	// backend is the task's keyed state, opened on first use.
+	backend *state.Backend
+	keyBuf  []byte
+
+	// maxEvent is the largest event time the task emitted, and sentWM the
+	// last watermark it sent, in Unix nanoseconds.
+	maxEvent, sentWM int64
+	lastWM           time.Time
 
 	spoutState
 	boltState
@@ -174,6 +200,9 @@ func (e *executor) targets(so *streamOut, values topology.Values, direct topolog
 		}
 	}
 	e.tbuf = dst
+	if e.comp.EventTime != nil {
+		e.observeEventTime(so, values)
+	}
 	so.nEmitted++
 	so.nTransferred += int64(len(dst))
 	return dst, true

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gale-stream/gale/runtime/internal/acker"
+	"github.com/gale-stream/gale/state"
 	"github.com/gale-stream/gale/topology"
 )
 
@@ -43,6 +44,20 @@ type Local struct {
 
 	stopOnce, killOnce sync.Once
 	tasks, ackerWG     sync.WaitGroup
+
+	opts Options
+	// State: the worker's store and checkpoint storage (see state.go).
+	store          *state.Store
+	storage        state.CheckpointStorage
+	removeStateDir string
+	stateOnce      sync.Once
+	stateErr       error
+	restoredFrom   uint64
+	coord          *coordinator
+	coordWG        sync.WaitGroup
+
+	failOnce sync.Once
+	failErr  error // why the topology was killed, if it failed
 }
 
 // Start opens every spout and prepares every bolt of t, then starts their
@@ -70,9 +85,21 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 		ackersStop: make(chan struct{}),
 		tasksDone:  make(chan struct{}),
 		done:       make(chan struct{}),
+		opts:       opts,
 	}
 	l.userCtx, l.cancelUser = context.WithCancel(context.Background())
 
+	l.coord = &coordinator{l: l, interval: cfg.CheckpointInterval, acks: newCtrlQueue[ckptAck](), tasks: t.NumTasks()}
+	if l.coord.m, err = newCkptMetrics(opts.Registerer, t.Name(), l.coord); err != nil {
+		return nil, fmt.Errorf("runtime: topology %s: register metrics: %w", t.Name(), err)
+	}
+	if cfg.Guarantee == topology.ExactlyOnce {
+		if err := l.openState(ctx, opts); err != nil {
+			l.closeState()
+			return nil, err
+		}
+		l.coord.next = l.restoredFrom
+	}
 	tracking := cfg.Guarantee == topology.AtLeastOnce
 	numAckers := 0
 	if tracking {
@@ -83,10 +110,8 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 	queueBatches := max(2, cfg.QueueSize/cfg.BatchSize)
 	for _, c := range t.Components() {
 		for _, task := range c.Tasks {
-			in := &inbox{}
-			if c.Kind == topology.KindSpout {
-				in.dones = newCtrlQueue[doneMsg]()
-			} else {
+			in := &inbox{ctrl: newCtrlQueue[ctrlMsg]()}
+			if c.Kind == topology.KindBolt {
 				in.data = make(chan msg, queueBatches)
 			}
 			l.inboxes[task] = in
@@ -100,7 +125,7 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 			l: l, task: task, in: in,
 			ledger:  acker.New(ledgerKeep),
 			pending: m.ackerPending.WithLabelValues(strconv.Itoa(int(task))),
-			out:     make(map[topology.TaskID][]doneMsg),
+			out:     make(map[topology.TaskID][]ctrlMsg),
 		})
 	}
 
@@ -112,15 +137,16 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 				l.abortStart()
 				return nil, err
 			}
-			if err := e.open(ctx); err != nil {
+			err = e.open(ctx)
+			if err == nil {
+				err = e.restoreSnapshot()
+			}
+			if err != nil {
+				l.addOpened(e)
 				l.abortStart()
 				return nil, err
 			}
-			if c.Kind == topology.KindSpout {
-				l.spouts = append(l.spouts, e)
-			} else {
-				l.bolts = append(l.bolts, e)
-			}
+			l.addOpened(e)
 		}
 	}
 
@@ -133,12 +159,17 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 	for _, e := range l.spouts {
 		l.goTask(&l.tasks, e.comp.ID, e.task, e.runSpout)
 	}
+	if cfg.Guarantee == topology.ExactlyOnce {
+		l.coordWG.Go(l.coord.run)
+	}
 	go func() {
 		l.tasks.Wait()
 		close(l.tasksDone)
 		close(l.ackersStop)
 		l.ackerWG.Wait()
+		l.coordWG.Wait()
 		l.cancelUser()
+		l.closeState()
 		close(l.done)
 	}()
 	l.log.Info("topology started", "tasks", t.NumTasks(), "ackers", numAckers, "guarantee", cfg.Guarantee.String())
@@ -151,8 +182,22 @@ func (l *Local) goTask(wg *sync.WaitGroup, c topology.ComponentID, task topology
 	wg.Go(func() { pprof.Do(context.Background(), labels, func(context.Context) { f() }) })
 }
 
+func (l *Local) addOpened(e *executor) {
+	if e.spout != nil {
+		l.spouts = append(l.spouts, e)
+	} else {
+		l.bolts = append(l.bolts, e)
+	}
+}
+
 // abortStart closes the spouts and bolts opened so far.
 func (l *Local) abortStart() {
+	defer l.closeState()
+	defer func() {
+		for _, e := range append(l.spouts, l.bolts...) {
+			e.closeBackend()
+		}
+	}()
 	for _, e := range l.spouts {
 		if err := e.spout.Close(); err != nil {
 			e.log.Warn("spout close", "err", err)
@@ -191,6 +236,31 @@ func (l *Local) newExecutor(c *topology.Component, index int, task topology.Task
 		Config:      cfg,
 		Logger:      e.log,
 		Topo:        l.topo,
+		Services:    taskServices{e},
+	}
+	e.maxEvent, e.sentWM, e.wm = noWatermark, noWatermark, noWatermark
+	e.endedFrom = map[topology.TaskID]bool{}
+	e.barrierFrom = map[topology.TaskID]bool{}
+	e.wmIn = map[topology.TaskID]int64{}
+	carries := carriesEventTime(l.topo)
+	for _, in := range c.Inputs {
+		if carries[in.Source] {
+			for _, ut := range l.topo.Tasks(in.Source) {
+				e.wmIn[ut] = noWatermark
+			}
+		}
+		if in.Grouping.Kind == topology.GroupFields {
+			src, _ := l.topo.Component(in.Source)
+			s, _ := src.Output(in.Stream)
+			var idx []int
+			for _, f := range in.Grouping.Fields {
+				idx = append(idx, s.Fields.Index(f))
+			}
+			if e.keyed == nil {
+				e.keyed = map[inputKey][]int{}
+			}
+			e.keyed[inputKey{in.Source, in.Stream}] = idx
+		}
 	}
 	rng := rand.New(rand.NewPCG(seed, uint64(task)))
 	isLocal := func(topology.TaskID) bool { return true }
@@ -238,6 +308,7 @@ func (l *Local) newExecutor(c *topology.Component, index int, task topology.Task
 	case topology.KindBolt:
 		e.bolt = c.NewBolt()
 		e.executed = make(map[inputKey]prometheus.Counter)
+		e.onWM, _ = e.bolt.(topology.WatermarkHandler)
 	}
 	return e, nil
 }
@@ -311,3 +382,49 @@ func (l *Local) Done() <-chan struct{} { return l.done }
 
 // Topology returns the running topology.
 func (l *Local) Topology() *topology.Topology { return l.topo }
+
+// failTopology ends an ExactlyOnce topology after a failure: it is killed,
+// and [Run] restarts it from the last complete checkpoint. Under the other
+// guarantees a failure only fails the tuples involved, so this just reports.
+func (e *executor) failTopology(err error) {
+	if e.l.cfg.Guarantee != topology.ExactlyOnce {
+		e.reportError(err)
+		return
+	}
+	e.l.failOnce.Do(func() {
+		e.l.failErr = err
+		e.log.Error("topology failed; it restarts from the last complete checkpoint", "err", err)
+		go e.l.Kill()
+	})
+}
+
+// Err returns the failure that killed the topology, or nil. It is set
+// before [Local.Done] is closed.
+func (l *Local) Err() error {
+	select {
+	case <-l.done:
+		return l.failErr
+	default:
+		return nil
+	}
+}
+
+// closeBackend flushes and closes the task's keyed state.
+func (e *executor) closeBackend() {
+	if e.backend == nil {
+		return
+	}
+	if err := e.backend.Close(); err != nil {
+		e.log.Warn("close keyed state", "err", err)
+	}
+	e.backend = nil
+}
+
+// LastCheckpoint returns the id of the last checkpoint that completed in
+// this run, or the one it restored, or 0.
+func (l *Local) LastCheckpoint() uint64 {
+	if id := l.coord.lastComplete(); id != 0 {
+		return id
+	}
+	return l.restoredFrom
+}

@@ -2,10 +2,14 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gale-stream/gale/state"
 	"github.com/gale-stream/gale/topology"
 )
 
@@ -16,19 +20,68 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the runtime's metrics. Default: none are exported.
 	Registerer prometheus.Registerer
-	// StateDir is where keyed state lives. Default: a temporary directory,
-	// removed when the topology stops.
+	// StateDir is where the worker's keyed state (one Pebble database)
+	// lives. Default: a temporary directory, removed when the topology
+	// stops. State survives a restart only through checkpoints.
 	StateDir string
+
+	// Checkpoints is where an ExactlyOnce topology writes its checkpoints,
+	// and where Start looks for the last complete one to restore. Default:
+	// a directory "checkpoints" under StateDir when StateDir is set, and
+	// none otherwise: without StateDir or Checkpoints, an ExactlyOnce
+	// topology checkpoints into its temporary directory and so restores
+	// only after a failure within the same run.
+	Checkpoints state.CheckpointStorage
+
+	// Epoch is the assignment epoch this process runs under; checkpoints
+	// written under a newer epoch fence this one off (see state.ErrFenced).
+	Epoch uint64
 }
 
 // Run runs t in this process until ctx is cancelled, then stops it
 // gracefully: spouts first, then in-flight tuple trees drain, then bolts
 // clean up. No goroutine it started outlives it.
+//
+// An ExactlyOnce topology that fails (a tuple failed, a bolt panicked) is
+// restarted from its last complete checkpoint, with a backoff that grows
+// from 100ms to 30s, until ctx is cancelled: every task restores its state
+// and spouts rewind, so the state reflects every input exactly once.
 func Run(ctx context.Context, t *topology.Topology, opts Options) error {
-	l, err := Start(ctx, t, opts)
-	if err != nil {
-		return err
+	if t.Config().Guarantee == topology.ExactlyOnce && opts.StateDir == "" {
+		// Restarts restore from the state directory, so it must outlive
+		// each attempt.
+		dir, err := os.MkdirTemp("", "gale-state-")
+		if err != nil {
+			return fmt.Errorf("runtime: topology %s: state directory: %w", t.Name(), err)
+		}
+		defer os.RemoveAll(dir)
+		opts.StateDir = dir
 	}
-	<-ctx.Done()
-	return l.Stop(context.Background())
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		l, err := Start(ctx, t, opts)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return l.Stop(context.Background())
+		case <-l.Done():
+		}
+		err = l.Err()
+		if err == nil || t.Config().Guarantee != topology.ExactlyOnce {
+			return err
+		}
+		logger.Warn("restarting topology from its last checkpoint", "topology", t.Name(), "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
 }

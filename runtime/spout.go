@@ -75,7 +75,7 @@ func (e *executor) spoutEmit(stream topology.StreamID, values topology.Values, m
 	}
 	e.emittedNow++
 	if msgID == nil || !e.tracking {
-		if msgID != nil {
+		if msgID != nil && e.l.cfg.Guarantee == topology.AtMostOnce {
 			e.autoAcks = append(e.autoAcks, msgID)
 		}
 		if len(targets) == 0 {
@@ -140,7 +140,7 @@ func (e *executor) runSpout() {
 	e.now = time.Now()
 	e.lastFlush = e.now
 	for {
-		e.takeDones()
+		e.takeCtrl()
 		e.now = time.Now()
 		e.expire()
 		select {
@@ -156,6 +156,10 @@ func (e *executor) runSpout() {
 			e.callNext(out)
 			e.takeAutoAcks()
 			e.tm.pending.Set(float64(len(e.pending)))
+			if et := e.comp.EventTime; et != nil && e.now.Sub(e.lastWM) >= watermarkInterval(et) {
+				e.emitWatermark()
+				e.lastWM = e.now
+			}
 			if e.emittedNow > 0 {
 				if e.now.Sub(e.lastFlush) >= e.l.cfg.FlushInterval {
 					e.flushAll()
@@ -183,7 +187,7 @@ func (e *executor) wait(t *time.Timer, d time.Duration) {
 		stop = nil
 	}
 	select {
-	case <-e.in.dones.signal:
+	case <-e.in.ctrl.signal:
 	case <-t.C:
 	case <-stop:
 	case <-e.l.kill:
@@ -219,9 +223,18 @@ func (e *executor) callNext(out spoutOut) {
 	}
 }
 
-// takeDones applies the tree outcomes the ackers sent.
-func (e *executor) takeDones() {
-	for _, d := range e.in.dones.popAll() {
+// takeCtrl applies the control messages that arrived: tree outcomes from
+// the ackers, checkpoint triggers and completions.
+func (e *executor) takeCtrl() {
+	for _, d := range e.in.ctrl.popAll() {
+		switch d.kind {
+		case ctrlCheckpoint:
+			e.spoutCheckpoint(d.id)
+			continue
+		case ctrlCheckpointDone:
+			e.checkpointDone(d.id)
+			continue
+		}
 		p, ok := e.pending[d.root]
 		if !ok {
 			continue // timed out already
@@ -313,7 +326,7 @@ func (e *executor) drainSpout(idle *time.Timer) {
 		default:
 		}
 		e.wait(idle, e.nextExpiry())
-		e.takeDones()
+		e.takeCtrl()
 		e.now = time.Now()
 		e.expire()
 		e.tm.pending.Set(float64(len(e.pending)))
@@ -321,6 +334,7 @@ func (e *executor) drainSpout(idle *time.Timer) {
 }
 
 func (e *executor) closeSpout() {
+	defer e.closeBackend()
 	e.flushAll()
 	e.sendEnd()
 	defer func() {

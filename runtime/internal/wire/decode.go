@@ -618,11 +618,17 @@ func (d *Decoder) readTuple(n int, t *Tuple) error {
 		return errBad("tuple item of %d fields", n)
 	}
 	var err error
-	if t.Dest, err = d.readInt32(); err != nil {
-		return err
-	}
-	if t.SourceTask, err = d.readInt32(); err != nil {
-		return err
+	// Task ids are usually positive fixints and the stream a fixstr.
+	if d.off+2 < len(d.b) && d.b[d.off] <= 0x7f && d.b[d.off+1] <= 0x7f && d.b[d.off+2]&0xe0 == 0xa0 {
+		t.Dest, t.SourceTask = int32(d.b[d.off]), int32(d.b[d.off+1])
+		d.off += 2
+	} else {
+		if t.Dest, err = d.readInt32(); err != nil {
+			return err
+		}
+		if t.SourceTask, err = d.readInt32(); err != nil {
+			return err
+		}
 	}
 	if t.Stream, err = d.ReadString(); err != nil {
 		return err
@@ -631,12 +637,42 @@ func (d *Decoder) readTuple(n int, t *Tuple) error {
 	if err != nil {
 		return err
 	}
-	t.Values = d.allocAnys(nv)
-	for i := range t.Values {
-		if t.Values[i], err = d.readValue(1); err != nil {
+	vals := d.allocAnys(nv)
+	for i := range vals {
+		// Inline the commonest value types; readValue does the rest.
+		if d.off < len(d.b) {
+			switch c := d.b[d.off]; {
+			case c <= 0x7f:
+				d.off++
+				vals[i] = d.box.int64(int64(c))
+				continue
+			case c&0xe0 == 0xa0:
+				if n := int(c & 0x1f); d.off+1+n <= len(d.b) {
+					s := ""
+					if n > 0 {
+						s = unsafe.String(&d.b[d.off+1], n)
+					}
+					d.off += 1 + n
+					vals[i] = d.box.string(s)
+					continue
+				}
+			case c == mpUint32 && d.off+5 <= len(d.b):
+				vals[i] = d.box.int64(int64(binary.BigEndian.Uint32(d.b[d.off+1:])))
+				d.off += 5
+				continue
+			case (c == mpUint64 || c == mpInt64) && d.off+9 <= len(d.b):
+				if x := binary.BigEndian.Uint64(d.b[d.off+1:]); c == mpInt64 || x <= math.MaxInt64 {
+					vals[i] = d.box.int64(int64(x))
+					d.off += 9
+					continue
+				}
+			}
+		}
+		if vals[i], err = d.readValue(1); err != nil {
 			return err
 		}
 	}
+	t.Values = vals
 	ne, err := d.ReadArrayLen()
 	if err != nil {
 		return err
@@ -644,7 +680,9 @@ func (d *Decoder) readTuple(n int, t *Tuple) error {
 	if ne%2 != 0 {
 		return errBad("odd edge list length %d", ne)
 	}
-	t.Edges = nil
+	if t.Edges != nil {
+		t.Edges = nil
+	}
 	if ne > 0 {
 		t.Edges = make([]Edge, ne/2)
 		for i := range t.Edges {
@@ -669,6 +707,15 @@ func (d *Decoder) skipN(n int) error {
 }
 
 func (d *Decoder) readItem(it *Item) error {
+	// Fast path: a tuple item as this package writes it. It assigns every
+	// field of it.Tuple, and the other members hold no pointers, so the item
+	// need not be cleared first (clearing a reused item is mostly GC write
+	// barriers).
+	if d.off+1 < len(d.b) && d.b[d.off] == 0x96 && d.b[d.off+1] == byte(KindTuple) {
+		d.off += 2
+		it.Kind = KindTuple
+		return d.readTuple(6, &it.Tuple)
+	}
 	n, err := d.ReadArrayLen()
 	if err != nil {
 		return err
@@ -680,7 +727,11 @@ func (d *Decoder) readItem(it *Item) error {
 	if err != nil {
 		return err
 	}
-	*it = Item{Kind: Kind(k)}
+	it.Kind = Kind(k)
+	it.Barrier, it.Watermark, it.Acker, it.SpoutDone = Barrier{}, Watermark{}, AckerMsg{}, SpoutDone{}
+	if it.Kind != KindTuple && (it.Tuple.Values != nil || it.Tuple.Stream != "" || it.Tuple.Edges != nil) {
+		it.Tuple = Tuple{}
+	}
 	if k > math.MaxUint8 {
 		return errBad("item kind %d", k)
 	}

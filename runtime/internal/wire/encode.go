@@ -66,40 +66,10 @@ func (e *Encoder) WriteBool(v bool) {
 }
 
 // WriteInt appends v in its smallest msgpack encoding.
-func (e *Encoder) WriteInt(v int64) {
-	if v >= 0 {
-		e.WriteUint(uint64(v))
-		return
-	}
-	switch {
-	case v >= -32:
-		e.B = append(e.B, byte(v))
-	case v >= math.MinInt8:
-		e.B = append(e.B, mpInt8, byte(v))
-	case v >= math.MinInt16:
-		e.B = binary.BigEndian.AppendUint16(append(e.B, mpInt16), uint16(v))
-	case v >= math.MinInt32:
-		e.B = binary.BigEndian.AppendUint32(append(e.B, mpInt32), uint32(v))
-	default:
-		e.B = binary.BigEndian.AppendUint64(append(e.B, mpInt64), uint64(v))
-	}
-}
+func (e *Encoder) WriteInt(v int64) { e.B = appendInt(e.B, v) }
 
 // WriteUint appends v in its smallest msgpack encoding.
-func (e *Encoder) WriteUint(v uint64) {
-	switch {
-	case v <= 0x7f:
-		e.B = append(e.B, byte(v))
-	case v <= math.MaxUint8:
-		e.B = append(e.B, mpUint8, byte(v))
-	case v <= math.MaxUint16:
-		e.B = binary.BigEndian.AppendUint16(append(e.B, mpUint16), uint16(v))
-	case v <= math.MaxUint32:
-		e.B = binary.BigEndian.AppendUint32(append(e.B, mpUint32), uint32(v))
-	default:
-		e.B = binary.BigEndian.AppendUint64(append(e.B, mpUint64), v)
-	}
-}
+func (e *Encoder) WriteUint(v uint64) { e.B = appendUint(e.B, v) }
 
 // WriteFloat32 appends a 32-bit float.
 func (e *Encoder) WriteFloat32(v float32) {
@@ -112,19 +82,56 @@ func (e *Encoder) WriteFloat64(v float64) {
 }
 
 // WriteString appends a string.
-func (e *Encoder) WriteString(s string) {
+func (e *Encoder) WriteString(s string) { e.B = appendString(e.B, s) }
+
+// The append functions below work on a local slice rather than through the
+// Encoder pointer, which lets the compiler keep the slice in registers on
+// the hot path.
+
+func appendInt(b []byte, v int64) []byte {
+	if v >= 0 {
+		return appendUint(b, uint64(v))
+	}
+	switch {
+	case v >= -32:
+		return append(b, byte(v))
+	case v >= math.MinInt8:
+		return append(b, mpInt8, byte(v))
+	case v >= math.MinInt16:
+		return binary.BigEndian.AppendUint16(append(b, mpInt16), uint16(v))
+	case v >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(b, mpInt32), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, mpInt64), uint64(v))
+}
+
+func appendUint(b []byte, v uint64) []byte {
+	switch {
+	case v <= 0x7f:
+		return append(b, byte(v))
+	case v <= math.MaxUint8:
+		return append(b, mpUint8, byte(v))
+	case v <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, mpUint16), uint16(v))
+	case v <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, mpUint32), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, mpUint64), v)
+}
+
+func appendString(b []byte, s string) []byte {
 	n := len(s)
 	switch {
 	case n <= 31:
-		e.B = append(e.B, 0xa0|byte(n))
+		b = append(b, 0xa0|byte(n))
 	case n <= math.MaxUint8:
-		e.B = append(e.B, mpStr8, byte(n))
+		b = append(b, mpStr8, byte(n))
 	case n <= math.MaxUint16:
-		e.B = binary.BigEndian.AppendUint16(append(e.B, mpStr16), uint16(n))
+		b = binary.BigEndian.AppendUint16(append(b, mpStr16), uint16(n))
 	default:
-		e.B = binary.BigEndian.AppendUint32(append(e.B, mpStr32), uint32(n))
+		b = binary.BigEndian.AppendUint32(append(b, mpStr32), uint32(n))
 	}
-	e.B = append(e.B, s...)
+	return append(b, s...)
 }
 
 // WriteBytes appends a binary value.
@@ -270,22 +277,47 @@ func (e *Encoder) writeValue(v any, depth int) error {
 }
 
 // writeTuple appends a tuple item: [kind, dest, source, stream, values, edges].
+// The common value types are appended inline; the rest go through writeValue.
 func (e *Encoder) writeTuple(t *Tuple) error {
-	e.B = append(e.B, 0x96, byte(KindTuple))
-	e.WriteInt(int64(t.Dest))
-	e.WriteInt(int64(t.SourceTask))
-	e.WriteString(t.Stream)
-	e.WriteArrayHeader(len(t.Values))
+	b := append(e.B, 0x96, byte(KindTuple))
+	b = appendInt(b, int64(t.Dest))
+	b = appendInt(b, int64(t.SourceTask))
+	b = appendString(b, t.Stream)
+	if len(t.Values) <= 15 {
+		b = append(b, 0x90|byte(len(t.Values)))
+	} else {
+		e.B = b
+		e.WriteArrayHeader(len(t.Values))
+		b = e.B
+	}
 	for _, v := range t.Values {
-		if err := e.writeValue(v, 1); err != nil {
-			return fmt.Errorf("wire: stream %s from task %d: %w", t.Stream, t.SourceTask, err)
+		switch x := v.(type) {
+		case string:
+			b = appendString(b, x)
+		case int64:
+			b = appendInt(b, x)
+		case int:
+			b = appendInt(b, int64(x))
+		default:
+			e.B = b
+			if err := e.writeValue(v, 1); err != nil {
+				return fmt.Errorf("wire: stream %s from task %d: %w", t.Stream, t.SourceTask, err)
+			}
+			b = e.B
 		}
 	}
-	e.WriteArrayHeader(2 * len(t.Edges))
-	for _, ed := range t.Edges {
-		e.WriteUint(ed.Root)
-		e.WriteUint(ed.ID)
+	if len(t.Edges) == 0 {
+		e.B = append(b, 0x90)
+		return nil
 	}
+	e.B = b
+	e.WriteArrayHeader(2 * len(t.Edges))
+	b = e.B
+	for _, ed := range t.Edges {
+		b = appendUint(b, ed.Root)
+		b = appendUint(b, ed.ID)
+	}
+	e.B = b
 	return nil
 }
 

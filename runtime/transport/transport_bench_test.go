@@ -1,0 +1,231 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gale-stream/gale/runtime/internal/wire"
+)
+
+// benchBatchSize is the number of tuples per frame in BenchmarkTransport.
+const benchBatchSize = 256
+
+// benchTuple is the tuple both sub-benchmarks move: [string, int64, int64].
+type benchTuple struct {
+	word  string
+	count int64
+	ts    int64
+}
+
+func benchTuples() []benchTuple {
+	out := make([]benchTuple, benchBatchSize)
+	for i := range out {
+		out[i] = benchTuple{word: fmt.Sprintf("word-%03d", i%100), count: int64(i * 7919), ts: 1_795_000_000_000_000_000 + int64(i)}
+	}
+	return out
+}
+
+// BenchmarkTransport measures tuples per second between two endpoints over
+// loopback TCP, both in this process:
+//
+//   - wire-baseline: the practical limit. Each tuple is encoded by hand as a
+//     msgpack [string, int64, int64] into a bufio.Writer, in length-prefixed
+//     frames of benchBatchSize tuples; the receiver reads each frame into a
+//     new buffer and decodes it into structs, strings aliasing the buffer.
+//     No flow control, no envelope, no interface values.
+//   - gale: the same tuples as wire.Tuple values in wire.Batch frames of
+//     benchBatchSize, sent by a Client to a Server, decoded on the receiving
+//     side into []any values and handed to a Handler, with credit flow
+//     control.
+//
+// Throughput counts from the first send until the receiver has decoded the
+// last tuple.
+//
+//	go test -run '^$' -bench Transport ./runtime/...
+func BenchmarkTransport(b *testing.B) {
+	b.Run("wire-baseline", benchBaseline)
+	b.Run("gale", benchGale)
+}
+
+func benchBaseline(b *testing.B) {
+	tuples := benchTuples()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	var decoded atomic.Int64
+	recvDone := make(chan error, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			recvDone <- err
+			return
+		}
+		defer nc.Close()
+		br := bufio.NewReaderSize(nc, 64<<10)
+		out := make([]benchTuple, benchBatchSize)
+		var hdr [4]byte
+		for {
+			if _, err := io.ReadFull(br, hdr[:]); err != nil {
+				if err == io.EOF {
+					err = nil
+				}
+				recvDone <- err
+				return
+			}
+			buf := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+			if _, err := io.ReadFull(br, buf); err != nil {
+				recvDone <- err
+				return
+			}
+			n, err := baselineDecode(buf, out)
+			if err != nil {
+				recvDone <- err
+				return
+			}
+			decoded.Add(int64(n))
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	bw := bufio.NewWriterSize(nc, 64<<10)
+	frame := make([]byte, 0, 64<<10)
+	b.ReportAllocs()
+	start := time.Now()
+	sent := 0
+	for b.Loop() {
+		frame = append(frame[:0], 0, 0, 0, 0)
+		for i := range tuples {
+			frame = baselineEncode(frame, &tuples[i])
+		}
+		binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+		if _, err := bw.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+		sent += len(tuples)
+	}
+	if err := bw.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	for decoded.Load() < int64(sent) {
+		time.Sleep(50 * time.Microsecond)
+	}
+	elapsed := time.Since(start)
+	nc.Close()
+	if err := <-recvDone; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(sent)/elapsed.Seconds(), "tuples/s")
+}
+
+// baselineEncode appends t as the msgpack array [str, int64, int64].
+func baselineEncode(dst []byte, t *benchTuple) []byte {
+	dst = append(dst, 0x93)
+	if len(t.word) < 32 {
+		dst = append(dst, 0xa0|byte(len(t.word)))
+	} else {
+		dst = append(dst, 0xd9, byte(len(t.word)))
+	}
+	dst = append(dst, t.word...)
+	dst = binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(t.count))
+	dst = binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(t.ts))
+	return dst
+}
+
+// baselineDecode decodes what baselineEncode wrote, into out.
+func baselineDecode(buf []byte, out []benchTuple) (int, error) {
+	n := 0
+	for len(buf) > 0 {
+		if n == len(out) || len(buf) < 2 || buf[0] != 0x93 {
+			return n, fmt.Errorf("bad tuple at %d", n)
+		}
+		var sl int
+		switch c := buf[1]; {
+		case c&0xe0 == 0xa0:
+			sl, buf = int(c&0x1f), buf[2:]
+		case c == 0xd9 && len(buf) > 2:
+			sl, buf = int(buf[2]), buf[3:]
+		default:
+			return n, fmt.Errorf("bad string at %d", n)
+		}
+		if len(buf) < sl+18 || buf[sl] != 0xd3 || buf[sl+9] != 0xd3 {
+			return n, fmt.Errorf("truncated tuple %d", n)
+		}
+		t := &out[n]
+		t.word = ""
+		if sl > 0 {
+			t.word = unsafe.String(&buf[0], sl)
+		}
+		t.count = int64(binary.BigEndian.Uint64(buf[sl+1:]))
+		t.ts = int64(binary.BigEndian.Uint64(buf[sl+10:]))
+		buf = buf[sl+18:]
+		n++
+	}
+	return n, nil
+}
+
+func benchGale(b *testing.B) {
+	tuples := benchTuples()
+	var batch wire.Batch
+	for _, t := range tuples {
+		batch.AddTuple(wire.Tuple{Dest: 3, SourceTask: 1, Stream: "default", Values: []any{t.word, t.count, t.ts}})
+	}
+	var decoded, bad atomic.Int64
+	opts := Options{
+		Topology:   "bench",
+		Registerer: prometheus.NewRegistry(),
+		Logger:     slog.New(slog.DiscardHandler),
+		Handler: func(_ context.Context, _ Peer, b *wire.Batch) {
+			for i := range b.Items {
+				v := b.Items[i].Tuple.Values
+				if len(v) != 3 || v[1].(int64) == math.MinInt64 {
+					bad.Add(1)
+				}
+			}
+			decoded.Add(int64(len(b.Items)))
+		},
+	}
+	srv, err := Listen("127.0.0.1:0", opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := Dial(b.Context(), srv.Addr().String(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := b.Context()
+	b.ReportAllocs()
+	start := time.Now()
+	sent := 0
+	for b.Loop() {
+		if err := c.Send(ctx, &batch); err != nil {
+			b.Fatal(err)
+		}
+		sent += len(tuples)
+	}
+	for decoded.Load() < int64(sent) {
+		time.Sleep(50 * time.Microsecond)
+	}
+	elapsed := time.Since(start)
+	if bad.Load() != 0 {
+		b.Fatalf("%d tuples decoded wrong", bad.Load())
+	}
+	b.ReportMetric(float64(sent)/elapsed.Seconds(), "tuples/s")
+}
