@@ -11,9 +11,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	kafka "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/gale-stream/gale/internal/kafkatest"
+	"github.com/gale-stream/gale/spouts/kafkaspout"
 	"github.com/gale-stream/gale/topology"
 )
 
@@ -236,4 +238,58 @@ func TestConfigValidate(t *testing.T) {
 	if err := (Config{Brokers: []string{"b"}, Topic: "t"}).Validate(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestSASLAndTopicField(t *testing.T) {
+	users := []kafkatest.User{{Mechanism: kafkatest.ScramSHA512, Name: "u", Password: "right"}}
+	c := kafkatest.Start(t, kafkatest.Config{Topics: map[string]int32{"a": 1, "b": 1}, Users: users})
+	t.Setenv("GALE_SINK_PW", "right")
+	t.Setenv("GALE_SINK_BAD_PW", "wrong")
+	fields := topology.Fields{"dest", "value"}
+	tup := func(dest string, v string) topology.Tuple {
+		return topology.NewTuple("up", topology.DefaultStream, 1, fields, topology.Values{dest, v})
+	}
+	ctx := t.Context()
+	good := prepare(t, Config{Brokers: c.Addrs(), TopicField: "dest", Security: &kafkaspout.Security{
+		SASL: &kafkaspout.SASL{Mechanism: kafkaspout.MechanismScramSHA512, Username: "u", PasswordEnv: "GALE_SINK_PW"},
+	}})
+	var a acker
+	for _, tp := range []topology.Tuple{tup("a", "1"), tup("b", "2"), tup("a", "3")} {
+		if err := good.Execute(ctx, tp, &a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := good.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.acked) != 3 {
+		t.Fatalf("acked %d, want 3", len(a.acked))
+	}
+	ga, gb := readAllSASL(t, c, "a"), readAllSASL(t, c, "b")
+	if len(ga) != 2 || len(gb) != 1 || string(ga[0].Value) != "1" || string(ga[1].Value) != "3" || string(gb[0].Value) != "2" {
+		t.Fatalf("topic a: %d records, topic b: %d", len(ga), len(gb))
+	}
+
+	bad := prepare(t, Config{Brokers: c.Addrs(), Topic: "a", MaxAttempts: 1, WriteTimeout: 3 * time.Second, Security: &kafkaspout.Security{
+		SASL: &kafkaspout.SASL{Mechanism: kafkaspout.MechanismScramSHA512, Username: "u", PasswordEnv: "GALE_SINK_BAD_PW"},
+	}})
+	var b acker
+	if err := bad.Execute(ctx, tup("a", "x"), &b); err != nil {
+		t.Fatal(err)
+	}
+	err := bad.Flush(ctx)
+	if !errors.Is(err, kafkaspout.ErrAuthentication) || len(b.failed) != 1 {
+		t.Fatalf("wrong password: %v, %d failed; want ErrAuthentication and 1 failed", err, len(b.failed))
+	}
+}
+
+// readAllSASL reads a one-partition topic through the harness's own
+// (authenticated) client.
+func readAllSASL(t *testing.T, c *kafkatest.Cluster, topic string) []*kgo.Record {
+	t.Helper()
+	recs, err := c.Consume(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs[0]
 }
