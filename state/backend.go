@@ -188,6 +188,9 @@ func (b *Backend) lookup(key []byte) (*entry, error) {
 		return e, nil
 	}
 	b.misses++
+	if b.store.closing.Load() {
+		return nil, ErrClosed
+	}
 	v, closer, err := b.store.db.Get(b.full(key))
 	e := &entry{}
 	switch {
@@ -332,6 +335,9 @@ func (b *Backend) flush() error {
 	if len(b.dirty) == 0 {
 		return nil
 	}
+	if b.store.closing.Load() {
+		return ErrClosed
+	}
 	// Sorted keys make the memtable insert cheap: Pebble's skiplist
 	// inserter starts each search from the previous key's position.
 	slices.SortFunc(b.dirty, func(x, y *entry) int { return strings.Compare(x.key, y.key) })
@@ -395,6 +401,9 @@ func (b *Backend) iteratePrefix(prefix []byte, fn func(k, v []byte) (bool, error
 		}
 	}
 	slices.SortFunc(overs, func(x, y *entry) int { return strings.Compare(x.key, y.key) })
+	if b.store.closing.Load() {
+		return ErrClosed
+	}
 	lower := bytes.Clone(b.full(prefix))
 	it, err := b.store.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
 	if err != nil {

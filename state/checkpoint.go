@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // Manifest describes one complete checkpoint of one Store. It is stored as
@@ -226,8 +228,17 @@ func (s *Store) checkpointLocal(staging string, id uint64) ([]Scope, error) {
 	if err := s.db.Flush(); err != nil {
 		return nil, fmt.Errorf("flush memtable: %w", err)
 	}
+	// Only sstables overlapping the open scopes are needed: stale data of
+	// key groups the worker no longer owns is left out.
 	scopes := s.scopes()
-	if err := s.db.Checkpoint(staging); err != nil {
+	var spans []pebble.CheckpointSpan
+	for _, sc := range scopes {
+		lo, hi := groupSpan(sc.Topology, sc.Component, sc.Groups)
+		spans = append(spans, pebble.CheckpointSpan{Start: lo, End: hi})
+		lo, hi = operatorSpan(sc.Topology, sc.Component, sc.Task)
+		spans = append(spans, pebble.CheckpointSpan{Start: lo, End: hi})
+	}
+	if err := s.db.Checkpoint(staging, pebble.WithRestrictToSpans(spans)); err != nil {
 		return nil, fmt.Errorf("pebble checkpoint: %w", err)
 	}
 	slices.SortFunc(scopes, func(a, b Scope) int {

@@ -78,38 +78,38 @@ func DecodeKey(b []byte) (Key, error) {
 	var seg []byte
 	var err error
 	if seg, b, err = readEscaped(b); err != nil {
-		return Key{}, fmt.Errorf("topology: %w", err)
+		return Key{}, fmt.Errorf("state: decode key: topology: %w", err)
 	}
 	k.Topology = string(seg)
 	if seg, b, err = readEscaped(b); err != nil {
-		return Key{}, fmt.Errorf("component: %w", err)
+		return Key{}, fmt.Errorf("state: decode key: component: %w", err)
 	}
 	k.Component = string(seg)
 	if len(b) < 2 {
-		return Key{}, fmt.Errorf("state: key group truncated: %w", ErrCorrupt)
+		return Key{}, fmt.Errorf("state: decode key: key group truncated: %w", ErrCorrupt)
 	}
 	k.Group = int(binary.BigEndian.Uint16(b))
 	b = b[2:]
 	if k.Group == OperatorGroup {
 		if len(b) < 4 {
-			return Key{}, fmt.Errorf("state: operator task truncated: %w", ErrCorrupt)
+			return Key{}, fmt.Errorf("state: decode key: operator task truncated: %w", ErrCorrupt)
 		}
 		k.Task = int(binary.BigEndian.Uint32(b))
 		if seg, b, err = readEscaped(b[4:]); err != nil {
-			return Key{}, fmt.Errorf("name: %w", err)
+			return Key{}, fmt.Errorf("state: decode key: name: %w", err)
 		}
 		k.Name = string(seg)
 		if len(b) != 0 {
-			return Key{}, fmt.Errorf("state: %d trailing bytes after operator state name: %w", len(b), ErrCorrupt)
+			return Key{}, fmt.Errorf("state: decode key: %d trailing bytes after operator state name: %w", len(b), ErrCorrupt)
 		}
 		return k, nil
 	}
 	if seg, b, err = readEscaped(b); err != nil {
-		return Key{}, fmt.Errorf("name: %w", err)
+		return Key{}, fmt.Errorf("state: decode key: name: %w", err)
 	}
 	k.Name = string(seg)
 	if k.Key, b, err = readEscaped(b); err != nil {
-		return Key{}, fmt.Errorf("key: %w", err)
+		return Key{}, fmt.Errorf("state: decode key: key: %w", err)
 	}
 	if len(b) > 0 {
 		k.Sub = b
@@ -138,7 +138,7 @@ func readEscaped(b []byte) (seg, rest []byte, err error) {
 			continue
 		}
 		if i+1 >= len(b) {
-			return nil, nil, fmt.Errorf("state: segment truncated: %w", ErrCorrupt)
+			return nil, nil, fmt.Errorf("segment truncated: %w", ErrCorrupt)
 		}
 		switch b[i+1] {
 		case escEnd:
@@ -151,10 +151,10 @@ func readEscaped(b []byte) (seg, rest []byte, err error) {
 			start = i + 2
 			i++
 		default:
-			return nil, nil, fmt.Errorf("state: bad escape 0x00 0x%02x: %w", b[i+1], ErrCorrupt)
+			return nil, nil, fmt.Errorf("bad escape 0x00 0x%02x: %w", b[i+1], ErrCorrupt)
 		}
 	}
-	return nil, nil, fmt.Errorf("state: unterminated segment: %w", ErrCorrupt)
+	return nil, nil, fmt.Errorf("unterminated segment: %w", ErrCorrupt)
 }
 
 // componentPrefix is the encoding of (topology, component): every key of the

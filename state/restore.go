@@ -70,16 +70,7 @@ func (s *Store) RestoreFrom(ctx context.Context, scopes []Scope, sources ...Sour
 
 	// Delete the live state first: keys the checkpoint does not have must
 	// not survive the restore.
-	del := s.db.NewBatch()
-	for _, sc := range scopes {
-		lo, hi := groupSpan(sc.Topology, sc.Component, sc.Groups)
-		_ = del.DeleteRange(lo, hi, nil)
-		lo, hi = operatorSpan(sc.Topology, sc.Component, sc.Task)
-		_ = del.DeleteRange(lo, hi, nil)
-	}
-	err = del.Commit(pebble.NoSync)
-	_ = del.Close()
-	if err != nil {
+	if err := s.deleteSpans(scopes); err != nil {
 		return fmt.Errorf("state: restore: delete live state: %w", err)
 	}
 

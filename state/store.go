@@ -95,6 +95,10 @@ type Store struct {
 	// ckptMu serializes Checkpoint and restore.
 	ckptMu sync.Mutex
 
+	// closing is set when Close begins; Backends check it before touching
+	// Pebble, which panics when used after Close.
+	closing atomic.Bool
+
 	mu struct {
 		sync.Mutex
 		closed   bool
@@ -250,6 +254,48 @@ func (s *Store) Task(scope Scope) (*Backend, error) {
 	return b, nil
 }
 
+// DeleteScopes deletes the state of scopes (their key groups and operator
+// state) from the live store. The runtime calls it for key groups the
+// worker no longer owns after a reassignment, so their stale data stops
+// taking space and stops being uploaded. It fails with ErrScopeInUse if an
+// open Backend overlaps one of the scopes.
+func (s *Store) DeleteScopes(scopes []Scope) error {
+	for _, sc := range scopes {
+		if err := sc.validate(); err != nil {
+			return err
+		}
+	}
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	if s.isClosed() {
+		return ErrClosed
+	}
+	for _, open := range s.scopes() {
+		for _, sc := range scopes {
+			if open.overlaps(sc) {
+				return fmt.Errorf("state: delete %s: %w by %s", sc, ErrScopeInUse, open)
+			}
+		}
+	}
+	if err := s.deleteSpans(scopes); err != nil {
+		return fmt.Errorf("state: delete scopes: %w", err)
+	}
+	return nil
+}
+
+// deleteSpans deletes the live key groups and operator state of scopes.
+func (s *Store) deleteSpans(scopes []Scope) error {
+	del := s.db.NewBatch()
+	defer del.Close()
+	for _, sc := range scopes {
+		lo, hi := groupSpan(sc.Topology, sc.Component, sc.Groups)
+		_ = del.DeleteRange(lo, hi, nil)
+		lo, hi = operatorSpan(sc.Topology, sc.Component, sc.Task)
+		_ = del.DeleteRange(lo, hi, nil)
+	}
+	return del.Commit(pebble.NoSync)
+}
+
 // scopes returns the scopes of the open Backends.
 func (s *Store) scopes() []Scope {
 	s.mu.Lock()
@@ -273,10 +319,11 @@ func (s *Store) isClosed() bool {
 	return s.mu.closed
 }
 
-// Close flushes Pebble's memtable and closes the database. Backends should
+// Close flushes Pebble's memtable and closes the database. Backends must
 // be flushed and closed first: Close does not touch them, since each
-// belongs to its task's goroutine, and a Backend used after Close returns
-// ErrClosed. Close may be called more than once.
+// belongs to its task's goroutine. A Backend used after Close returns
+// ErrClosed, but one used while Close runs may reach a closed Pebble, which
+// panics. Close may be called more than once.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.mu.closed {
@@ -284,6 +331,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.mu.closed = true
+	s.closing.Store(true)
 	s.mu.Unlock()
 	s.ckptMu.Lock() // wait for a running checkpoint or restore
 	defer s.ckptMu.Unlock()

@@ -287,3 +287,34 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestDeleteScopesAndUseAfterClose(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{})
+	bs := tasks(t, s, "c", 2)
+	writeCounters(t, bs, seq(300), func(i int) int64 { return 1 })
+	if err := s.DeleteScopes([]Scope{bs[1].Scope()}); !errors.Is(err, ErrScopeInUse) {
+		t.Fatalf("DeleteScopes of an open scope: %v, want ErrScopeInUse", err)
+	}
+	closeAll(t, bs)
+	must(t, s.DeleteScopes([]Scope{bs[1].Scope()}))
+	bs = tasks(t, s, "c", 2)
+	got := readCounters(t, bs, 300)
+	for i := range 300 {
+		_, ok := got[i]
+		if inTask1 := bs[1].scope.Groups.Contains(keygroup.Of(key(i), testMaxPar)); ok == inTask1 {
+			t.Fatalf("key %d: present %v, in deleted scope %v", i, ok, inTask1)
+		}
+	}
+	// A Backend used after its Store closed fails cleanly.
+	must(t, s.Close())
+	must(t, bs[0].SetCurrentKey(key(100000)))
+	if _, err := NewCounter(bs[0], "n").Add(1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Add after Store.Close: %v, want ErrClosed", err)
+	}
+	if _, err := s.Task(fullScope("t", "d", 0, 1, 8)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Task after Close: %v, want ErrClosed", err)
+	}
+	if _, err := s.Checkpoint(t.Context(), 1, newStorage(t)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Checkpoint after Close: %v, want ErrClosed", err)
+	}
+}
