@@ -714,6 +714,7 @@ func (d *Decoder) readItem(it *Item) error {
 	if d.off+1 < len(d.b) && d.b[d.off] == 0x96 && d.b[d.off+1] == byte(KindTuple) {
 		d.off += 2
 		it.Kind = KindTuple
+		it.Barrier, it.Watermark, it.Acker, it.SpoutDone = Barrier{}, Watermark{}, AckerMsg{}, SpoutDone{}
 		return d.readTuple(6, &it.Tuple)
 	}
 	n, err := d.ReadArrayLen()
