@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 
@@ -67,8 +66,7 @@ func DecodeNodeMeta(b []byte) (NodeMeta, error) {
 		return NodeMeta{}, fmt.Errorf("%w: %d bytes, limit %d", ErrBadMeta, len(b), MetaMaxSize)
 	}
 	var w wireMeta
-	dec := msgpack.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&w); err != nil {
+	if err := unmarshal(b, &w); err != nil {
 		return NodeMeta{}, fmt.Errorf("%w: %v", ErrBadMeta, err)
 	}
 	m := NodeMeta{

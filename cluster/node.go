@@ -367,14 +367,65 @@ func (n *Node) Leave(timeout time.Duration) error {
 	}
 	if b, err := encodeMessage(msgLeave, leave{From: n.cfg.NodeID}); err == nil {
 		n.bcast.QueueBroadcast(&broadcast{kind: msgLeave, msg: b})
-		// Give the notice a gossip round ahead of memberlist's own.
-		time.Sleep(min(timeout/2, 2*n.gossipInterval))
+		n.tellAlive(b, timeout/2)
 	}
 	if err := n.ml.Leave(timeout); err != nil {
 		return fmt.Errorf("cluster: node %s: leave: %w", n.cfg.NodeID, err)
 	}
 	n.log.Info("left cluster")
 	return nil
+}
+
+// tellAlive sends msg reliably to every other alive member, a few at a
+// time, and waits for the sends or until timeout. It is used for the leave
+// notice, which must reach everyone before the node goes quiet.
+func (n *Node) tellAlive(msg []byte, timeout time.Duration) {
+	var to []*memberlist.Node
+	for _, m := range n.Members() {
+		if m.ID == n.cfg.NodeID || !(m.State == MemberAlive || m.State == MemberSuspect) {
+			continue
+		}
+		if host, port, err := splitHostPort(m.GossipAddr); err == nil {
+			to = append(to, &memberlist.Node{Name: m.ID, Addr: net.ParseIP(host), Port: uint16(port)})
+		}
+	}
+	sem := make(chan struct{}, 16)
+	sent := make(chan struct{}, len(to))
+	started := 0
+	for _, node := range to {
+		ok := n.spawn(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := n.ml.SendReliable(node, msg); err != nil {
+				n.log.Debug("leave notice not delivered", "member", node.Name, "err", err)
+			}
+			sent <- struct{}{}
+		})
+		if ok {
+			started++
+		}
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for range started {
+		select {
+		case <-sent:
+		case <-deadline.C:
+			return // the sends finish on their own, bounded by the TCP timeout
+		}
+	}
+}
+
+// spawn runs f on a goroutine that Shutdown waits for, unless the node is
+// closed.
+func (n *Node) spawn(f func()) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.closed {
+		return false
+	}
+	n.wg.Go(f)
+	return true
 }
 
 // Shutdown stops gossip and the node's goroutines without telling the

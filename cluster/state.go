@@ -270,10 +270,26 @@ func decodeMessage(b []byte) (any, error) {
 	default:
 		return nil, fmt.Errorf("%w: kind %d", ErrBadMessage, b[0])
 	}
-	if err := msgpack.Unmarshal(b[1:], v); err != nil {
+	if err := unmarshal(b[1:], v); err != nil {
 		return nil, fmt.Errorf("%w: kind %d: %v", ErrBadMessage, b[0], err)
 	}
+	if ws, ok := v.(*wireState); ok && ws.Assignment != nil {
+		ws.Assignment.Created = ws.Assignment.Created.UTC() // msgpack decodes to Local
+	}
 	return v, nil
+}
+
+// unmarshal is msgpack.Unmarshal made panic-free: msgpack v5.4.1 panics
+// on some malformed input (a nil where a time.Time is expected: found by
+// FuzzDecodeMessage, kept in testdata/fuzz), and a peer's bytes must never
+// take a node down.
+func unmarshal(b []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("msgpack: panic decoding %T: %v", v, r)
+		}
+	}()
+	return msgpack.Unmarshal(b, v)
 }
 
 // CheckEpoch is the fencing rule: work or a state write stamped with
