@@ -9,7 +9,6 @@ import (
 	"time"
 
 	kafka "github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol"
 )
 
 // fetcher is what the spout needs from the brokers. The kafka-go
@@ -132,21 +131,30 @@ func discard(r *kafka.Record) {
 }
 
 // copyRecord copies r out of the fetch buffer, which the next ReadRecord
-// reuses.
+// reuses. Key and value share one allocation.
 func copyRecord(tp topicPartition, r *kafka.Record) (*Record, int, error) {
 	rec := &Record{Topic: tp.Topic, Partition: tp.Partition, Offset: r.Offset, Time: r.Time}
-	var err error
+	kn, vn := 0, 0
 	if r.Key != nil {
-		if rec.Key, err = protocol.ReadAll(r.Key); err != nil {
-			return nil, 0, fmt.Errorf("read key: %w", err)
-		}
+		kn = r.Key.Len()
 	}
 	if r.Value != nil {
-		if rec.Value, err = protocol.ReadAll(r.Value); err != nil {
+		vn = r.Value.Len()
+	}
+	buf := make([]byte, kn+vn)
+	if r.Key != nil {
+		if _, err := io.ReadFull(r.Key, buf[:kn]); err != nil {
+			return nil, 0, fmt.Errorf("read key: %w", err)
+		}
+		rec.Key = buf[:kn:kn]
+	}
+	if r.Value != nil {
+		if _, err := io.ReadFull(r.Value, buf[kn:]); err != nil {
 			return nil, 0, fmt.Errorf("read value: %w", err)
 		}
+		rec.Value = buf[kn:]
 	}
-	n := len(rec.Key) + len(rec.Value)
+	n := kn + vn
 	if len(r.Headers) > 0 {
 		rec.Headers = make([]Header, len(r.Headers))
 		for i, h := range r.Headers {

@@ -104,7 +104,7 @@ const (
 //	partition  int32
 //	offset     int64
 //	timestamp  int64, the record timestamp in milliseconds since the Unix epoch
-//	headers    map[string][]byte (for a repeated header key, the last value)
+//	headers    map[string][]byte (for a repeated header key, the last value), nil without headers
 //
 // [EventTimeField] is the field that holds the event time.
 var DefaultFields = topology.Fields{"key", "value", "topic", "partition", "offset", "timestamp", "headers"}

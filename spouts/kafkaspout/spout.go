@@ -77,6 +77,8 @@ type partState struct {
 	buf []*Record
 	m   *partMetrics
 	sh  *partShared
+	// topic and partition are the tuple values of the partition, boxed once.
+	topic, partition any
 	// committed is the last offset this task committed; -1 before.
 	committed int64
 }
@@ -243,7 +245,7 @@ func (s *Spout) applyAssignment(all []topicPartition) {
 			continue
 		}
 		m := s.m.forPartition(s.tc.Topology, tp)
-		ps := &partState{tp: tp, tr: newOffsetTracker(), committed: -1, m: m, sh: newPartShared(tp, m)}
+		ps := &partState{tp: tp, tr: newOffsetTracker(), committed: -1, m: m, sh: newPartShared(tp, m), topic: tp.Topic, partition: tp.Partition}
 		seek := int64(-1)
 		if off, ok := s.restored[tp]; ok {
 			seek = off
@@ -453,7 +455,7 @@ func (s *Spout) emitFrom(ctx context.Context, ps *partState, out topology.SpoutE
 			continue
 		}
 		ps.tr.next = rec.Offset + 1
-		vals, err := s.values(rec)
+		vals, err := s.values(ps, rec)
 		if err != nil {
 			// Without acking there is no replay: report and skip.
 			ps.m.skipped.Inc()
@@ -473,7 +475,7 @@ func (s *Spout) emitFrom(ctx context.Context, ps *partState, out topology.SpoutE
 // emitEntry emits a tracked record and reports whether it did; a record
 // that cannot be converted counts as failed.
 func (s *Spout) emitEntry(out topology.SpoutEmitter, ps *partState, e *entry) bool {
-	vals, err := s.values(e.rec)
+	vals, err := s.values(ps, e.rec)
 	if err != nil {
 		out.ReportError(fmt.Errorf("kafkaspout: %s offset %d: %w", ps.tp, e.rec.Offset, err))
 		e.inflight = false
@@ -486,8 +488,8 @@ func (s *Spout) emitEntry(out topology.SpoutEmitter, ps *partState, e *entry) bo
 	return true
 }
 
-// values converts a record to tuple values.
-func (s *Spout) values(r *Record) (topology.Values, error) {
+// values converts a record of ps to tuple values.
+func (s *Spout) values(ps *partState, r *Record) (topology.Values, error) {
 	if s.cfg.Map != nil {
 		return s.cfg.Map(r)
 	}
@@ -506,7 +508,11 @@ func (s *Spout) values(r *Record) (topology.Values, error) {
 			hs[h.Key] = h.Value
 		}
 	}
-	return topology.Values{key, val, r.Topic, r.Partition, r.Offset, r.Time.UnixMilli(), hs}, nil
+	var headers any
+	if hs != nil {
+		headers = hs
+	}
+	return topology.Values{key, val, ps.topic, ps.partition, r.Offset, r.Time.UnixMilli(), headers}, nil
 }
 
 // emitRetries re-emits failed records whose backoff has passed.

@@ -24,7 +24,9 @@ type offsetTracker struct {
 	next int64
 	// entries[head:] are the live entries, strictly ascending by offset.
 	// Acked entries are popped from the front as soon as they are a prefix.
-	entries []*entry
+	// They are values, not pointers, to save an allocation per record; a
+	// *entry from add or get is valid until the next add or ack.
+	entries []entry
 	head    int
 }
 
@@ -42,10 +44,9 @@ func (t *offsetTracker) add(rec *Record) (*entry, bool) {
 	if t.next >= 0 && rec.Offset < t.next {
 		return nil, false
 	}
-	e := &entry{rec: rec, inflight: true}
-	t.entries = append(t.entries, e)
+	t.entries = append(t.entries, entry{rec: rec, inflight: true})
 	t.next = rec.Offset + 1
-	return e, true
+	return &t.entries[len(t.entries)-1], true
 }
 
 // get returns the live entry of offset off, or nil.
@@ -53,7 +54,7 @@ func (t *offsetTracker) get(off int64) *entry {
 	live := t.entries[t.head:]
 	i := sort.Search(len(live), func(i int) bool { return live[i].rec.Offset >= off })
 	if i < len(live) && live[i].rec.Offset == off {
-		return live[i]
+		return &live[i]
 	}
 	return nil
 }
@@ -66,7 +67,7 @@ func (t *offsetTracker) ack(off int64) bool {
 	}
 	e.acked, e.inflight = true, false
 	for t.head < len(t.entries) && t.entries[t.head].acked {
-		t.entries[t.head] = nil
+		t.entries[t.head] = entry{}
 		t.head++
 	}
 	if t.head == len(t.entries) {
@@ -94,7 +95,7 @@ func (t *offsetTracker) pending() int { return len(t.entries) - t.head }
 // oldest returns the lowest live entry, or nil.
 func (t *offsetTracker) oldest() *entry {
 	if t.head < len(t.entries) {
-		return t.entries[t.head]
+		return &t.entries[t.head]
 	}
 	return nil
 }
