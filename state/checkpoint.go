@@ -106,6 +106,22 @@ func (s *Store) ReleaseCheckpoint(id uint64) {
 	}
 }
 
+// SetCommitted tells the store that checkpoint id is complete on every
+// worker (the coordinator's decision), so it is the one a recovery restores.
+// Retention never deletes the committed checkpoint or later ones, even when
+// more than Options.Retain of them exist: with several workers, this
+// worker's newest checkpoints may not be complete elsewhere. Until it is
+// called, retention simply keeps the newest Options.Retain checkpoints,
+// which is right for a single worker only. Ids only move forward.
+func (s *Store) SetCommitted(id uint64) {
+	for {
+		cur := s.committed.Load()
+		if id <= cur || s.committed.CompareAndSwap(cur, id) {
+			return
+		}
+	}
+}
+
 // waitReleased waits until checkpoint id is released.
 func (s *Store) waitReleased(ctx context.Context, id uint64) error {
 	for {
@@ -340,17 +356,21 @@ func (s *Store) uploadFile(ctx context.Context, storage CheckpointStorage, local
 	return h.Sum32(), nil
 }
 
-// retain deletes all but the newest Options.Retain manifests, then every
-// file no kept manifest references. all is every manifest in storage,
+// retain deletes all but the newest Options.Retain manifests, sparing the
+// committed checkpoint and later ones, then every file no kept manifest
+// references. all is every manifest in storage,
 // ascending by id.
 func (s *Store) retain(ctx context.Context, storage CheckpointStorage, all []*Manifest) error {
-	keep := all
-	if len(all) > s.opts.Retain {
-		keep = all[len(all)-s.opts.Retain:]
-		for _, m := range all[:len(all)-s.opts.Retain] {
-			if err := storage.DeleteManifest(ctx, m.ID); err != nil {
-				return err
-			}
+	committed := s.committed.Load()
+	var keep []*Manifest
+	for i, m := range all {
+		newest := i >= len(all)-s.opts.Retain
+		if newest || (committed != 0 && m.ID >= committed) {
+			keep = append(keep, m)
+			continue
+		}
+		if err := storage.DeleteManifest(ctx, m.ID); err != nil {
+			return err
 		}
 	}
 	referenced := make(map[string]bool)

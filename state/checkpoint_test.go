@@ -572,3 +572,35 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestRetentionSparesCommittedCheckpoint(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, t.TempDir(), Options{Retain: 1})
+	st := newStorage(t)
+	bs := tasks(t, s, "c", 1)
+	for id := uint64(1); id <= 4; id++ {
+		writeCounters(t, bs, seq(100), func(i int) int64 { return int64(id) })
+		if id == 2 {
+			s.SetCommitted(2)
+		}
+		_, err := s.Checkpoint(ctx, id, st)
+		must(t, err)
+	}
+	ids, err := st.ListManifests(ctx)
+	must(t, err)
+	if !slices.Equal(ids, []uint64{2, 3, 4}) {
+		t.Fatalf("manifests %v, want [2 3 4]: the committed one and later", ids)
+	}
+	s2 := openStore(t, t.TempDir(), Options{})
+	must(t, s2.Restore(ctx, st, 2, scopesOf(bs)))
+	if got := readCounters(t, tasks(t, s2, "c", 1), 100); got[0] != 2 || got[99] != 2 || len(got) != 100 {
+		t.Fatalf("committed checkpoint 2 restores %d keys, key 0 = %d", len(got), got[0])
+	}
+	s.SetCommitted(4)
+	writeCounters(t, bs, seq(100), func(i int) int64 { return 5 })
+	_, err = s.Checkpoint(ctx, 5, st)
+	must(t, err)
+	if ids, _ := st.ListManifests(ctx); !slices.Equal(ids, []uint64{4, 5}) {
+		t.Fatalf("after committing 4: manifests %v, want [4 5]", ids)
+	}
+}

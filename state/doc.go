@@ -72,9 +72,14 @@
 //     is durable. If the runtime abandons n before step 2, it calls
 //     [Store.ReleaseCheckpoint](n).
 //
-// On recovery the runtime calls [LatestCheckpoint] (or picks the id the
-// coordinator says is complete everywhere) and [Store.Restore] for the
-// scopes the worker now owns, before opening their Backends. Restore copies
+// When the coordinator has heard from every worker, checkpoint n is
+// complete everywhere and the runtime calls [Store.SetCommitted](n), which
+// keeps retention from deleting it.
+//
+// On recovery the runtime calls [Store.Restore] with the id the coordinator
+// says is complete everywhere (with a single worker, [LatestCheckpoint]
+// gives it: a checkpoint complete in storage is complete), for the scopes
+// the worker now owns, before opening their Backends. Restore copies
 // exactly the scopes' key groups, so a worker that owns a different range
 // after rescaling gets exactly its state; [Store.RestoreFrom] combines the
 // checkpoints of several old workers.

@@ -41,9 +41,14 @@ func (s *Store) Restore(ctx context.Context, storage CheckpointStorage, id uint6
 // Pebble database that is scanned span by span.
 func (s *Store) RestoreFrom(ctx context.Context, scopes []Scope, sources ...Source) (err error) {
 	start := time.Now()
-	for _, sc := range scopes {
+	for i, sc := range scopes {
 		if err := sc.validate(); err != nil {
 			return err
+		}
+		for _, other := range scopes[:i] {
+			if sc.overlaps(other) {
+				return fmt.Errorf("%w: restore %s overlaps %s", ErrInvalidScope, sc, other)
+			}
 		}
 	}
 	s.ckptMu.Lock()

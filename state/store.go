@@ -89,8 +89,11 @@ type Store struct {
 	// Backend holding writes for checkpoint n may write to Pebble again once
 	// released >= n.
 	released atomic.Uint64
-	relMu    sync.Mutex
-	relCh    chan struct{} // closed when released grows; guarded by relMu
+	// committed is the newest checkpoint complete on every worker (see
+	// SetCommitted); 0 when unknown.
+	committed atomic.Uint64
+	relMu     sync.Mutex
+	relCh     chan struct{} // closed when released grows; guarded by relMu
 
 	// ckptMu serializes Checkpoint and restore.
 	ckptMu sync.Mutex
