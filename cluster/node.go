@@ -627,9 +627,11 @@ func (n *Node) handle(b []byte) {
 		if a := n.mu.state.assignment; a != nil {
 			epoch = a.Epoch
 		}
-		differs := m.Epoch > epoch || m.Digest != n.mu.state.digest()
+		behind := m.Epoch > epoch                  // the sender knows a newer assignment
+		ahead := m.Epoch < epoch                   // this node does
+		differs := m.Digest != n.mu.state.digest() // the topology sets differ
 		n.mu.Unlock()
-		if !differs {
+		if !behind && !ahead && !differs {
 			return
 		}
 		now := time.Now()
@@ -640,9 +642,14 @@ func (n *Node) handle(b []byte) {
 			clear(n.pulled)
 		}
 		n.pulled[*m] = now
-		req, err := encodeMessage(msgPull, pull{From: n.cfg.NodeID})
-		if err == nil {
-			n.sendTo(m.From, req)
+		if behind || differs {
+			if req, err := encodeMessage(msgPull, pull{From: n.cfg.NodeID}); err == nil {
+				n.sendTo(m.From, req)
+			}
+		}
+		if ahead || differs {
+			// Push rather than wait for the sender to hear an announcement.
+			n.sendTo(m.From, n.encodedState())
 		}
 	case *leave:
 		if m.From == n.cfg.NodeID {

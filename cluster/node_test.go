@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -265,4 +266,56 @@ func TestChangedFiresOnNewAssignment(t *testing.T) {
 	if err := n.PutTopology(TopologyInfo{Name: "bad", Workers: 0}); !errors.Is(err, ErrInvalidTopology) {
 		t.Fatalf("PutTopology(bad) = %v, want ErrInvalidTopology", err)
 	}
+}
+
+func TestInsecureClusterWorks(t *testing.T) {
+	insecure := func(c *Config) { c.GossipKey = nil; c.Insecure = true }
+	a := startNode(t, "a", insecure)
+	b := startNode(t, "b", insecure, withSeeds(a.GossipAddr()))
+	if a.Keyring() != nil {
+		t.Fatal("insecure node has a keyring")
+	}
+	eventually(t, 10*time.Second, func() error {
+		_, err := agreed([]*Node{a, b}, []string{"a", "b"})
+		return err
+	})
+	// A node with a key cannot join the clear-text cluster either.
+	_, err := Start(context.Background(), testConfig("keyed", withSeeds(a.GossipAddr())))
+	if !errors.Is(err, ErrJoin) {
+		t.Fatalf("keyed node joining an insecure cluster: %v, want ErrJoin", err)
+	}
+}
+
+func TestMetricsRegistration(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	n := startNode(t, "m", func(c *Config) { c.Registerer = reg })
+	// A second node on the same registry collides, and says so.
+	if _, err := Start(context.Background(), testConfig("m2", func(c *Config) { c.Registerer = reg })); err == nil {
+		t.Fatal("second node registered the same metrics")
+	}
+	eventually(t, 5*time.Second, func() error {
+		if got := gaugeValue(t, reg, "gale_cluster_assignment_epoch", nil); got != 1 {
+			return fmt.Errorf("epoch gauge %v, want 1", got)
+		}
+		return nil
+	})
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP gale_cluster_members Cluster members this node knows, by gossip state.
+# TYPE gale_cluster_members gauge
+gale_cluster_members{state="alive"} 1
+gale_cluster_members{state="dead"} 0
+gale_cluster_members{state="left"} 0
+gale_cluster_members{state="suspect"} 0
+# HELP gale_cluster_is_coordinator 1 if this node coordinates the cluster, else 0.
+# TYPE gale_cluster_is_coordinator gauge
+gale_cluster_is_coordinator 1
+`), "gale_cluster_members", "gale_cluster_is_coordinator"); err != nil {
+		t.Fatal(err)
+	}
+	// Shutdown unregisters, so a restarted node can register again.
+	if err := n.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	again := startNode(t, "m", func(c *Config) { c.Registerer = reg })
+	_ = again
 }
