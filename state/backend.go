@@ -59,6 +59,10 @@ type Backend struct {
 	dirty []*entry // dirty entries, each once
 	size  int      // approximate bytes held by the cache
 	limit int
+	// heldShrinkAt is the size at which a held Backend next tries to evict:
+	// while a checkpoint is pending, dirty entries cannot go, and scanning
+	// the cache on every write would be quadratic, so the trigger doubles.
+	heldShrinkAt int
 
 	// holdFor is the checkpoint id the Backend last flushed for; writes to
 	// Pebble wait until the store has released that checkpoint.
@@ -204,7 +208,7 @@ func (b *Backend) lookup(key []byte) (*entry, error) {
 	default:
 		return nil, fmt.Errorf("state: %s/%s task %d: read: %w", b.scope.Topology, b.scope.Component, b.scope.Task, err)
 	}
-	if b.size > b.limit {
+	if b.over() {
 		// Shrink before inserting, so the entry returned stays cached.
 		if err := b.shrink(); err != nil {
 			return nil, err
@@ -230,10 +234,15 @@ func (b *Backend) markDirty(key []byte, e *entry, oldLen int) error {
 		e.dirty = true
 		b.dirty = append(b.dirty, e)
 	}
-	if b.size > b.limit {
+	if b.over() {
 		return b.shrink()
 	}
 	return nil
+}
+
+// over reports whether the cache should shrink.
+func (b *Backend) over() bool {
+	return b.size > b.limit && (b.size > b.heldShrinkAt || !b.held())
 }
 
 // put sets key to val (owned by the cache from now on).
@@ -269,11 +278,17 @@ func (b *Backend) held() bool { return b.holdFor > b.store.released.Load() }
 // checkpoint is pending it does not flush and evicts only clean entries, so
 // the cache may grow past its bound with dirty ones.
 func (b *Backend) shrink() error {
-	if !b.held() {
+	held := b.held()
+	if !held {
 		if err := b.flush(); err != nil {
 			return err
 		}
 	}
+	defer func() {
+		if held {
+			b.heldShrinkAt = 2 * b.size
+		}
+	}()
 	for k, e := range b.cache { // map order: an approximately random eviction
 		if b.size <= b.limit/2 {
 			break

@@ -318,3 +318,19 @@ func TestDeleteScopesAndUseAfterClose(t *testing.T) {
 		t.Fatalf("Checkpoint after Close: %v, want ErrClosed", err)
 	}
 }
+
+func TestCloseDuringPendingCheckpointDiscardsLaterWrites(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{})
+	bs := tasks(t, s, "c", 1)
+	writeCounters(t, bs, seq(10), func(i int) int64 { return 1 })
+	must(t, bs[0].FlushForCheckpoint(t.Context(), 1))
+	must(t, bs[0].SetCurrentKey(key(3)))
+	_, err := NewCounter(bs[0], "n").Add(10)
+	must(t, err)
+	must(t, bs[0].Close())
+	s.ReleaseCheckpoint(1)
+	got := readCounters(t, tasks(t, s, "c", 1), 10)
+	if got[3] != 1 || len(got) != 10 {
+		t.Fatalf("after close during a pending checkpoint: key 3 = %d (%d keys); want the barrier's 1", got[3], len(got))
+	}
+}
