@@ -220,6 +220,10 @@ func TestRescaleTwoTasksToThree(t *testing.T) {
 		if err := s3.RestoreFrom(ctx, newScopes, sources[0]); !errors.Is(err, ErrIncompleteRestore) {
 			t.Fatalf("restore from one of two workers: %v, want ErrIncompleteRestore", err)
 		}
+		changed := fullScope("t", "c", 0, 3, testMaxPar*2)
+		if err := s3.RestoreFrom(ctx, []Scope{changed}, sources...); !errors.Is(err, ErrIncompleteRestore) {
+			t.Fatalf("restore with another max parallelism: %v, want ErrIncompleteRestore", err)
+		}
 		must(t, s3.RestoreFrom(ctx, newScopes, sources...))
 		if got := readCounters(t, tasks(t, s3, "c", 3), n); !mapsEqual(got, want) {
 			t.Fatalf("after rescale: %d keys, want %d (first differences: %s)", len(got), len(want), diff(got, want))

@@ -99,11 +99,17 @@ func (s *Store) RestoreFrom(ctx context.Context, scopes []Scope, sources ...Sour
 func checkCoverage(scopes []Scope, manifests []*Manifest) error {
 	type comp struct{ topo, comp string }
 	covered := make(map[comp][]bool)
+	maxPar := make(map[comp]int)
 	for _, m := range manifests {
 		for _, sc := range m.Scopes {
 			c := comp{sc.Topology, sc.Component}
 			if covered[c] == nil {
 				covered[c] = make([]bool, MaxMaxParallelism)
+				maxPar[c] = sc.MaxParallelism
+			}
+			if maxPar[c] != sc.MaxParallelism {
+				return fmt.Errorf("%w: checkpoints of %s/%s disagree on max parallelism (%d, %d)",
+					ErrIncompleteRestore, sc.Topology, sc.Component, maxPar[c], sc.MaxParallelism)
 			}
 			for g := sc.Groups.Start; g < sc.Groups.End; g++ {
 				covered[c][g] = true
@@ -111,9 +117,15 @@ func checkCoverage(scopes []Scope, manifests []*Manifest) error {
 		}
 	}
 	for _, sc := range scopes {
-		cov := covered[comp{sc.Topology, sc.Component}]
+		c := comp{sc.Topology, sc.Component}
+		cov := covered[c]
 		if cov == nil {
 			continue // no source has state of this component: nothing to copy
+		}
+		if maxPar[c] != sc.MaxParallelism {
+			// Key groups of different maximum parallelisms are different
+			// sets of keys.
+			return fmt.Errorf("%w: %s: the checkpoint has max parallelism %d", ErrIncompleteRestore, sc, maxPar[c])
 		}
 		for g := sc.Groups.Start; g < sc.Groups.End; g++ {
 			if !cov[g] {
