@@ -74,11 +74,16 @@
 //
 // memberlist is not a consensus protocol: for a moment after a failure two
 // nodes may believe they run the same worker. Epochs make that harmless.
-// A worker is started with the epoch of the assignment that placed it and
-// stamps its checkpoints and state writes with it; whoever accepts them
-// (checkpoint storage, a peer worker) calls [CheckEpoch] with the newest
-// epoch it has seen and refuses older ones with [ErrStaleEpoch], so a worker
-// that was moved away cannot overwrite the state of its successor.
+// Every placed worker carries a fencing token, [WorkerPlacement.Since]: the
+// epoch from which it has run on its node with its tasks. A worker is
+// started with its token and stamps its checkpoints and state writes with
+// it; whoever accepts them (checkpoint storage, a peer worker) checks the
+// token against the newest assignment it knows with [Assignment.CheckWorker],
+// which refuses, with [ErrStaleEpoch], a worker that has since been moved,
+// rescaled or removed — so a stale worker cannot overwrite the state of its
+// successor. Tokens do not change for workers an assignment leaves alone, so
+// a join elsewhere in the cluster fences nobody. [CheckEpoch] is the plain
+// comparison for callers that track a single epoch.
 //
 // # Concurrency
 //

@@ -764,9 +764,10 @@ func (n *Node) reconcile() {
 		return
 	}
 
-	in := assign.Input{Nodes: nodes, Topologies: topos}
+	in := assign.Input{Nodes: nodes, Topologies: topos, Epoch: 1}
 	if cur != nil {
 		in.Previous = cur.Placement
+		in.Epoch = cur.Epoch + 1
 	}
 	p, err := assign.Compute(in)
 	if err != nil {
@@ -782,6 +783,7 @@ func (n *Node) reconcile() {
 		n.log.Warn("invalid topologies left unassigned", "topologies", invalid)
 	}
 	next := &Assignment{
+		Epoch:       in.Epoch,
 		Coordinator: n.cfg.NodeID,
 		Created:     time.Now().UTC(),
 		Nodes:       nodes,
@@ -793,11 +795,6 @@ func (n *Node) reconcile() {
 		n.mu.Unlock()
 		n.poke()
 		return
-	}
-	if cur != nil {
-		next.Epoch = cur.Epoch + 1
-	} else {
-		next.Epoch = 1
 	}
 	n.mu.state.assignment = next
 	n.changedLocked()

@@ -319,3 +319,68 @@ gale_cluster_is_coordinator 1
 	again := startNode(t, "m", func(c *Config) { c.Registerer = reg })
 	_ = again
 }
+
+func TestFencingTokensSurviveUnrelatedChanges(t *testing.T) {
+	n0 := startNode(t, "n0")
+	time.Sleep(5 * time.Millisecond)
+	n1 := startNode(t, "n1", withSeeds(n0.GossipAddr()))
+	if err := n0.PutTopology(testTopology("words", 4)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		_, err := agreed([]*Node{n0, n1}, []string{"n0", "n1"})
+		if err == nil && n1.Assignment().Placement.Topology("words") == nil {
+			err = errors.New("words not placed")
+		}
+		return err
+	})
+	before := n1.Assignment()
+	tokens := make([]uint64, 4)
+	for i := range tokens {
+		w, _ := before.Worker("words", i)
+		tokens[i] = w.Since
+	}
+	// Another topology arrives: a new epoch, but the words workers stay and
+	// their tokens stay valid.
+	if err := n1.PutTopology(testTopology("other", 2)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if n0.Assignment().Placement.Topology("other") == nil {
+			return errors.New("other not placed")
+		}
+		return nil
+	})
+	after := n0.Assignment()
+	if after.Epoch <= before.Epoch {
+		t.Fatalf("epoch %d after a new topology, was %d", after.Epoch, before.Epoch)
+	}
+	for i, tok := range tokens {
+		if err := after.CheckWorker("words", i, tok); err != nil {
+			t.Errorf("worker %d with token %d fenced off by an unrelated change: %v", i, tok, err)
+		}
+	}
+	// Rebalancing words renews every token: the old ones are refused.
+	if err := n0.PutTopology(testTopology("words", 2)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if tp := n1.Assignment().Placement.Topology("words"); tp == nil || len(tp.Workers) != 2 {
+			return errors.New("rebalance not assigned")
+		}
+		return nil
+	})
+	rebalanced := n1.Assignment()
+	for i := range 2 {
+		if err := rebalanced.CheckWorker("words", i, tokens[i]); !errors.Is(err, ErrStaleEpoch) {
+			t.Errorf("worker %d with pre-rebalance token: %v, want ErrStaleEpoch", i, err)
+		}
+		w, _ := rebalanced.Worker("words", i)
+		if err := rebalanced.CheckWorker("words", i, w.Since); err != nil {
+			t.Errorf("worker %d with its new token: %v", i, err)
+		}
+	}
+	if err := rebalanced.CheckWorker("words", 3, tokens[3]); !errors.Is(err, ErrStaleEpoch) {
+		t.Errorf("removed worker 3: %v, want ErrStaleEpoch", err)
+	}
+}

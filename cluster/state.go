@@ -78,6 +78,26 @@ func (a *Assignment) Worker(topology string, w int) (WorkerPlacement, bool) {
 	return t.Workers[w], true
 }
 
+// CheckWorker is the fencing check for one worker: it returns an error
+// wrapping [ErrStaleEpoch] if worker index of topology, started with (or
+// writing under) fencing token epoch, has been moved, changed or removed by
+// a, that is, if a places it differently from the placement that epoch
+// made. Tokens are [WorkerPlacement.Since]. A nil a (nothing known yet)
+// refuses nothing.
+func (a *Assignment) CheckWorker(topology string, index int, epoch uint64) error {
+	if a == nil {
+		return nil
+	}
+	w, ok := a.Worker(topology, index)
+	if !ok {
+		return fmt.Errorf("%w: topology %q worker %d is no longer assigned (epoch %d)", ErrStaleEpoch, topology, index, a.Epoch)
+	}
+	if err := CheckEpoch(w.Since, epoch); err != nil {
+		return fmt.Errorf("topology %q worker %d (now on %s): %w", topology, index, w.Node, err)
+	}
+	return nil
+}
+
 // WorkerRef names one worker of one topology.
 type WorkerRef struct {
 	Topology string
@@ -136,7 +156,10 @@ func (t *TopologyInfo) newer(o *TopologyInfo) bool {
 }
 
 func (t *TopologyInfo) input() assign.Topology {
-	return assign.Topology{Name: t.Name, Workers: t.Workers, MaxParallelism: t.MaxParallelism, Components: t.Components}
+	return assign.Topology{
+		Name: t.Name, Workers: t.Workers, MaxParallelism: t.MaxParallelism,
+		Components: t.Components, Generation: t.Version,
+	}
 }
 
 // Validate reports what makes t impossible to place, wrapping

@@ -44,6 +44,10 @@ type Topology struct {
 	MaxParallelism int
 	// Components are the topology's components, in any order.
 	Components []Component
+	// Generation identifies the submission of the topology (the cluster uses
+	// its version). When it differs from the previous assignment's, workers
+	// may stay on their nodes but all get a new [Worker.Since].
+	Generation uint64
 }
 
 // Input is everything placement depends on.
@@ -55,6 +59,9 @@ type Input struct {
 	// Previous is the assignment in force, or nil. Workers stay where it put
 	// them when they can (see the package doc).
 	Previous *Assignment
+	// Epoch is the epoch the result will carry; it becomes the
+	// [Worker.Since] of every worker that is new, moved, or changed.
+	Epoch uint64
 }
 
 // Assignment is the result of [Compute]. It is encoded into the cluster's
@@ -72,6 +79,8 @@ type TopologyAssignment struct {
 	Name string `msgpack:"n"`
 	// MaxParallelism is the topology's number of key groups.
 	MaxParallelism int `msgpack:"m"`
+	// Generation is the topology's [Topology.Generation].
+	Generation uint64 `msgpack:"v,omitempty"`
 	// Workers are indexed by worker index.
 	Workers []Worker `msgpack:"w"`
 }
@@ -80,6 +89,11 @@ type TopologyAssignment struct {
 type Worker struct {
 	// Node is the id of the node that runs the worker.
 	Node string `msgpack:"n"`
+	// Since is the epoch from which the worker has run on Node with these
+	// tasks and this topology generation: its fencing token. It stays the
+	// same across assignments that leave the worker alone, so a worker that
+	// did not move is not fenced off by epochs made for other changes.
+	Since uint64 `msgpack:"e"`
 	// Tasks are the worker's tasks per component, sorted by component name;
 	// components with no task in this worker are left out.
 	Tasks []ComponentTasks `msgpack:"c,omitempty"`
@@ -239,9 +253,21 @@ func Compute(in Input) (*Assignment, error) {
 	}
 
 	for ti, t := range topos {
-		ta := TopologyAssignment{Name: t.Name, MaxParallelism: t.MaxParallelism, Workers: layout(t)}
+		ta := TopologyAssignment{Name: t.Name, MaxParallelism: t.MaxParallelism, Generation: t.Generation, Workers: layout(t)}
+		prev := in.Previous.Topology(t.Name)
+		if prev != nil && (prev.Generation != t.Generation || prev.MaxParallelism != t.MaxParallelism) {
+			prev = nil
+		}
 		for w := range ta.Workers {
-			ta.Workers[w].Node = nodes[placed[ti][w]].ID
+			tw := &ta.Workers[w]
+			tw.Node = nodes[placed[ti][w]].ID
+			tw.Since = in.Epoch
+			if prev != nil && w < len(prev.Workers) {
+				pw := prev.Workers[w]
+				if pw.Node == tw.Node && slices.Equal(pw.Tasks, tw.Tasks) {
+					tw.Since = pw.Since
+				}
+			}
 		}
 		out.Topologies[ti] = ta
 	}

@@ -440,3 +440,59 @@ func genInput(rt *rapid.T) Input {
 	}
 	return in
 }
+
+func TestSinceChangesOnlyForChangedWorkers(t *testing.T) {
+	in := Input{Nodes: nodes(4, 2), Topologies: []Topology{topo("a", 8, 16), topo("b", 4, 4)}, Epoch: 1}
+	first := mustCompute(t, in)
+	for _, ta := range first.Topologies {
+		for i, w := range ta.Workers {
+			if w.Since != 1 {
+				t.Fatalf("%s worker %d: Since %d, want 1", ta.Name, i, w.Since)
+			}
+		}
+	}
+	// A node leaves at epoch 2: only the moved workers get Since 2.
+	in.Previous, in.Epoch, in.Nodes = first, 2, in.Nodes[1:]
+	second := mustCompute(t, in)
+	moved := 0
+	for ti, ta := range second.Topologies {
+		for i, w := range ta.Workers {
+			was := first.Topologies[ti].Workers[i]
+			want := uint64(1)
+			if was.Node != w.Node {
+				want = 2
+				moved++
+			}
+			if w.Since != want {
+				t.Fatalf("%s worker %d (%s -> %s): Since %d, want %d", ta.Name, i, was.Node, w.Node, w.Since, want)
+			}
+		}
+	}
+	if moved == 0 {
+		t.Fatal("no worker moved")
+	}
+	// Rescaling b changes its task blocks: every b worker gets Since 3; a's
+	// workers are untouched.
+	in.Previous, in.Epoch = second, 3
+	in.Topologies = []Topology{topo("a", 8, 16), topo("b", 4, 8)}
+	third := mustCompute(t, in)
+	for i, w := range third.Topology("b").Workers {
+		if w.Since != 3 {
+			t.Fatalf("b worker %d after rescale: Since %d, want 3", i, w.Since)
+		}
+	}
+	for i, w := range third.Topology("a").Workers {
+		if w.Since != second.Topology("a").Workers[i].Since {
+			t.Fatalf("a worker %d: Since changed on b's rescale", i)
+		}
+	}
+	// A new generation of a (a resubmission) keeps placement but renews Since.
+	in.Previous, in.Epoch = third, 4
+	in.Topologies[0].Generation = 7
+	fourth := mustCompute(t, in)
+	for i, w := range fourth.Topology("a").Workers {
+		if w.Node != third.Topology("a").Workers[i].Node || w.Since != 4 {
+			t.Fatalf("a worker %d after resubmission: node %s Since %d, want node %s Since 4", i, w.Node, w.Since, third.Topology("a").Workers[i].Node)
+		}
+	}
+}

@@ -55,4 +55,12 @@
 //
 // The layout of a topology depends only on the topology, not on the nodes,
 // so it does not change when membership does; only placements move.
+//
+// # Fencing tokens
+//
+// Every worker carries Since, the epoch from which it has run on its node
+// with its tasks and its topology's generation. A worker that an assignment
+// leaves alone keeps its Since, so epochs made for other changes do not
+// fence it off; a worker that moves, changes tasks (a rescale) or belongs to
+// a resubmitted topology gets the new epoch.
 package assign
