@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,11 +47,11 @@ func (l *Local) openState(ctx context.Context, opts Options) error {
 		return nil
 	}
 	m, err := state.LatestCheckpoint(ctx, l.storage)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil // a first start
+	}
 	if err != nil {
 		return fmt.Errorf("runtime: topology %s: find last checkpoint: %w", l.topo.Name(), err)
-	}
-	if m == nil {
-		return nil
 	}
 	if err := l.store.Restore(ctx, l.storage, m.ID, l.scopes()); err != nil {
 		return fmt.Errorf("runtime: topology %s: restore checkpoint %d: %w", l.topo.Name(), m.ID, err)

@@ -34,7 +34,8 @@
 //
 // # Flow control and backpressure
 //
-// The server decodes frames on a reader goroutine and queues them for a
+// The server decodes frames on a reader goroutine (validating every value
+// but leaving tuple values encoded, see [Handler]) and queues them for a
 // handler goroutine, at most CreditWindow per connection. It returns a
 // frame's credit only after [Handler] has returned, coalescing grants while
 // more frames wait. A sender without credit blocks in [Client.Send] (until

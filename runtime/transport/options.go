@@ -31,8 +31,17 @@ type Peer struct {
 // must return promptly once ctx is cancelled, which happens when the server
 // is closed.
 //
-// b and its Items slice are reused once Handler returns; the tuples' Values,
-// strings and byte slices are not, and may be kept.
+// Tuples arrive with their values still encoded: Tuple.Raw is set (and
+// validated) and Tuple.Values is nil. Decode them where they are used, with
+// a wire.ValueDecoder per goroutine, or read single values without
+// allocating through Raw's typed accessors (StringAt, Int64At, ...). That
+// keeps the connection's reader from spending a core boxing values, and
+// spreads decoding over the tasks that consume the tuples. A tuple
+// forwarded unchanged to another worker is re-sent from Raw without
+// re-encoding.
+//
+// b and its Items slice are reused once Handler returns; everything the
+// items reference (streams, raw values, edges) is not, and may be kept.
 type Handler func(ctx context.Context, from Peer, b *wire.Batch)
 
 // Options configures a [Server], a [Client] or a [Transport]. The zero value

@@ -228,7 +228,7 @@ func (s *Server) handshake(nc net.Conn, fr *frameReader) (Peer, error) {
 // read reads batch frames into c.work until the connection ends. It returns
 // nil on a clean end of stream or when the server closes.
 func (s *Server) read(c *serverConn, fr *frameReader) error {
-	var dec wire.Decoder
+	dec := wire.Decoder{Lazy: true} // values are decoded by whoever uses them
 	for {
 		b, err := fr.next(s.opts.MaxFrameSize)
 		if err != nil {

@@ -51,9 +51,16 @@ func TestSendReceive(t *testing.T) {
 			t.Fatalf("batch %d has %d items, want %d", i, len(b.Items), want)
 		}
 		tu := b.Items[0].Tuple
-		if b.Items[0].Kind != wire.KindTuple || tu.Stream != "default" || tu.Values[0] != "word" ||
-			tu.Values[1] != int64(i) || tu.SourceTask != 1 {
+		word, _ := tu.Raw.StringAt(0)
+		seq, _ := tu.Raw.Int64At(1)
+		if b.Items[0].Kind != wire.KindTuple || tu.Stream != "default" || word != "word" ||
+			seq != int64(i) || tu.SourceTask != 1 || tu.Values != nil {
 			t.Fatalf("batch %d: first item %+v", i, b.Items[0])
+		}
+		var vd wire.ValueDecoder
+		vals, err := vd.Decode(tu.Raw)
+		if err != nil || len(vals) != 3 || vals[0] != "word" || vals[1] != int64(i) || vals[2] != int64(0) {
+			t.Fatalf("batch %d: values %v, %v", i, vals, err)
 		}
 		last := b.Items[len(b.Items)-4:]
 		if last[0].Barrier.Checkpoint != uint64(i) || last[1].Watermark.Time != ts.UnixNano()+int64(i) ||
@@ -151,7 +158,8 @@ func TestFlowControl(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	junk := make([]byte, 4096)
 	rand.Read(junk)
-	junk[0], junk[1] = 0x00, 0x00 // a plausible small length, then garbage
+	// A small length, an unknown frame kind, then garbage.
+	junk[0], junk[1], junk[2], junk[3], junk[4] = 0, 0, 0, 100, 0x77
 	tests := []struct {
 		name string
 		hand bool // complete the handshake first

@@ -55,20 +55,40 @@ type boxer struct {
 	ints    slots[int64]
 	floats  slots[float64]
 	strings slots[string]
+
+	// discard makes every method return nil: the decoder only validates.
+	discard bool
+	// plain boxes the ordinary way, for one-off decodes that would waste a
+	// chunk.
+	plain bool
 }
 
 func (b *boxer) int64(v int64) any {
-	if v >= 0 && v < 256 {
-		return v // the runtime boxes these without allocating
+	switch {
+	case b.discard:
+		return nil
+	case b.plain, v >= 0 && v < 256: // the runtime boxes 0..255 without allocating
+		return v
 	}
 	return b.ints.box(int64Type, v)
 }
 
-func (b *boxer) float64(v float64) any { return b.floats.box(float64Type, v) }
+func (b *boxer) float64(v float64) any {
+	switch {
+	case b.discard:
+		return nil
+	case b.plain:
+		return v
+	}
+	return b.floats.box(float64Type, v)
+}
 
 func (b *boxer) string(s string) any {
-	if s == "" {
-		return ""
+	switch {
+	case b.discard:
+		return nil
+	case b.plain, s == "":
+		return s
 	}
 	return b.strings.box(stringType, s)
 }

@@ -31,6 +31,13 @@ type Decoder struct {
 	b   []byte
 	off int
 
+	// Lazy makes DecodeOwned leave tuple values encoded: each [Tuple] gets
+	// Raw (validated, so decoding it cannot fail) and a nil Values. Decode
+	// them later, on the goroutine that uses them, with a [ValueDecoder] or
+	// the typed accessors of [RawValues]. This keeps the connection's reader
+	// from paying for boxing every value.
+	Lazy bool
+
 	// anys is the unused tail of the current chunk of value slots; decoded
 	// value lists are carved from it with a full slice expression, so an
 	// append by the owner reallocates instead of overwriting a neighbour.
@@ -358,7 +365,7 @@ func (d *Decoder) readValue(depth int) (any, error) {
 	case mpNil:
 		return nil, nil
 	case mpFalse:
-		return false, nil
+		return false, nil // booleans box without allocating
 	case mpTrue:
 		return true, nil
 	case mpStr8, mpStr16, mpStr32:
@@ -381,10 +388,17 @@ func (d *Decoder) readValue(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.take(n)
+		p, err := d.take(n)
+		if err != nil || d.box.discard {
+			return nil, err
+		}
+		return p, nil
 	case mpFloat32:
 		x, err := d.u32()
-		return math.Float32frombits(uint32(x)), err
+		if err != nil || d.box.discard {
+			return nil, err
+		}
+		return math.Float32frombits(uint32(x)), nil
 	case mpFloat64:
 		x, err := d.u64()
 		return d.box.float64(math.Float64frombits(x)), err
@@ -393,7 +407,7 @@ func (d *Decoder) readValue(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if isU {
+		if isU && !d.box.discard {
 			return u, nil
 		}
 		return d.box.int64(i), nil
@@ -406,6 +420,14 @@ func (d *Decoder) readValue(depth int) (any, error) {
 func (d *Decoder) readList(n, depth int) (any, error) {
 	if depth >= MaxDepth {
 		return nil, ErrTooDeep
+	}
+	if d.box.discard {
+		for range n {
+			if _, err := d.readValue(depth + 1); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
 	}
 	l := make([]any, n)
 	for i := range l {
@@ -424,7 +446,10 @@ func (d *Decoder) readMap(start, n, depth int) (any, error) {
 	if depth >= MaxDepth {
 		return nil, ErrTooDeep
 	}
-	m := make(map[string]any, n)
+	var m map[string]any
+	if !d.box.discard {
+		m = make(map[string]any, n)
+	}
 	for range n {
 		c, err := d.readByte()
 		if err != nil {
@@ -446,7 +471,12 @@ func (d *Decoder) readMap(start, n, depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m[k] = v
+		if m != nil {
+			m[k] = v
+		}
+	}
+	if m == nil {
+		return nil, nil
 	}
 	return m, nil
 }
@@ -508,6 +538,9 @@ func (d *Decoder) readExt(start int, c byte) (any, error) {
 	if nsec >= 1e9 {
 		return nil, errBad("timestamp nanoseconds %d out of range", nsec)
 	}
+	if d.box.discard {
+		return nil, nil
+	}
 	return time.Unix(sec, int64(nsec)).UTC(), nil
 }
 
@@ -530,6 +563,9 @@ func (d *Decoder) fallback(depth int) (v any, err error) {
 	dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("%w: msgpack fallback: %v", ErrMalformed, err)
+	}
+	if d.box.discard {
+		return nil, nil
 	}
 	return v, nil
 }
@@ -611,33 +647,9 @@ func (d *Decoder) skip(depth int) error {
 	return err
 }
 
-// readTuple reads the fields of a tuple item after its kind; n is the item's
-// array length.
-func (d *Decoder) readTuple(n int, t *Tuple) error {
-	if n < 6 {
-		return errBad("tuple item of %d fields", n)
-	}
+// readValues decodes len(vals) values into vals.
+func (d *Decoder) readValues(vals []any) error {
 	var err error
-	// Task ids are usually positive fixints and the stream a fixstr.
-	if d.off+2 < len(d.b) && d.b[d.off] <= 0x7f && d.b[d.off+1] <= 0x7f && d.b[d.off+2]&0xe0 == 0xa0 {
-		t.Dest, t.SourceTask = int32(d.b[d.off]), int32(d.b[d.off+1])
-		d.off += 2
-	} else {
-		if t.Dest, err = d.readInt32(); err != nil {
-			return err
-		}
-		if t.SourceTask, err = d.readInt32(); err != nil {
-			return err
-		}
-	}
-	if t.Stream, err = d.ReadString(); err != nil {
-		return err
-	}
-	nv, err := d.ReadArrayLen()
-	if err != nil {
-		return err
-	}
-	vals := d.allocAnys(nv)
 	for i := range vals {
 		// Inline the commonest value types; readValue does the rest.
 		if d.off < len(d.b) {
@@ -672,7 +684,86 @@ func (d *Decoder) readTuple(n int, t *Tuple) error {
 			return err
 		}
 	}
-	t.Values = vals
+	return nil
+}
+
+// checkValues validates n values without decoding them: it applies every
+// check readValues does (so decoding them later cannot fail) but boxes and
+// allocates nothing, except for values that take the msgpack fallback.
+func (d *Decoder) checkValues(n int) error {
+	for range n {
+		if d.off < len(d.b) {
+			c := d.b[d.off]
+			var size int
+			switch {
+			case c <= 0x7f, c >= 0xe0, c == mpNil, c == mpTrue, c == mpFalse:
+				size = 1
+			case c&0xe0 == 0xa0:
+				size = 1 + int(c&0x1f)
+			case c == mpUint8, c == mpInt8:
+				size = 2
+			case c == mpUint16, c == mpInt16:
+				size = 3
+			case c == mpUint32, c == mpInt32, c == mpFloat32:
+				size = 5
+			case c == mpUint64, c == mpInt64, c == mpFloat64:
+				size = 9
+			}
+			if size > 0 && d.off+size <= len(d.b) {
+				d.off += size
+				continue
+			}
+		}
+		d.box.discard = true
+		_, err := d.readValue(1)
+		d.box.discard = false
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readTuple reads the fields of a tuple item after its kind; n is the item's
+// array length.
+func (d *Decoder) readTuple(n int, t *Tuple) error {
+	if n < 6 {
+		return errBad("tuple item of %d fields", n)
+	}
+	var err error
+	// Task ids are usually positive fixints and the stream a fixstr.
+	if d.off+2 < len(d.b) && d.b[d.off] <= 0x7f && d.b[d.off+1] <= 0x7f && d.b[d.off+2]&0xe0 == 0xa0 {
+		t.Dest, t.SourceTask = int32(d.b[d.off]), int32(d.b[d.off+1])
+		d.off += 2
+	} else {
+		if t.Dest, err = d.readInt32(); err != nil {
+			return err
+		}
+		if t.SourceTask, err = d.readInt32(); err != nil {
+			return err
+		}
+	}
+	if t.Stream, err = d.ReadString(); err != nil {
+		return err
+	}
+	nv, err := d.ReadArrayLen()
+	if err != nil {
+		return err
+	}
+	vstart := d.off
+	if d.Lazy {
+		t.Values = nil
+		if err := d.checkValues(nv); err != nil {
+			return err
+		}
+	} else {
+		vals := d.allocAnys(nv)
+		if err := d.readValues(vals); err != nil {
+			return err
+		}
+		t.Values = vals
+	}
+	t.Raw = RawValues{b: d.b[vstart:d.off:d.off], n: nv}
 	ne, err := d.ReadArrayLen()
 	if err != nil {
 		return err

@@ -33,7 +33,8 @@
 // decodes as int64, except an unsigned value above math.MaxInt64, which
 // decodes as uint64; arrays decode as []any and maps as map[string]any;
 // times decode in UTC without a monotonic reading. The typed getters of
-// [topology.Tuple] accept every integer type for this reason.
+// [github.com/gale-stream/gale/topology.Tuple] accept every integer type for
+// this reason.
 //
 // Any other value (a struct, a named type, a typed slice, a map with
 // non-string keys) falls back to github.com/vmihailenco/msgpack/v5 and
@@ -55,8 +56,3 @@
 // [Decoder.DecodeOwned] decodes in place from a buffer the caller hands over.
 // A single retained string keeps the whole frame buffer alive.
 package wire
-
-import "github.com/gale-stream/gale/topology"
-
-// topology is referenced from the package documentation.
-var _ topology.Tuple

@@ -283,6 +283,12 @@ func (e *Encoder) writeTuple(t *Tuple) error {
 	b = appendInt(b, int64(t.Dest))
 	b = appendInt(b, int64(t.SourceTask))
 	b = appendString(b, t.Stream)
+	if t.Values == nil && t.Raw.n > 0 {
+		e.B = b
+		e.WriteArrayHeader(t.Raw.n)
+		b = append(e.B, t.Raw.b...)
+		goto edges
+	}
 	if len(t.Values) <= 15 {
 		b = append(b, 0x90|byte(len(t.Values)))
 	} else {
@@ -306,6 +312,7 @@ func (e *Encoder) writeTuple(t *Tuple) error {
 			b = e.B
 		}
 	}
+edges:
 	if len(t.Edges) == 0 {
 		e.B = append(b, 0x90)
 		return nil

@@ -12,6 +12,9 @@ var (
 	ErrMalformed = errors.New("wire: malformed input")
 	// ErrTooDeep means values are nested more than [MaxDepth] levels.
 	ErrTooDeep = errors.New("wire: values nested too deeply")
+	// ErrType means a typed accessor of [RawValues] found a value of
+	// another type, or no value at that index.
+	ErrType = errors.New("wire: value has another type")
 	// ErrUnsupported means a value could not be encoded, even by the msgpack
 	// fallback (a channel or a function, for example).
 	ErrUnsupported = errors.New("wire: unsupported value")

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -91,6 +92,7 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var fr Frame
 		err := DecodeFrame(data, &fr)
+		checkLazy(t, data, &fr, err)
 		if err != nil {
 			if !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooDeep) {
 				t.Fatalf("error outside the package's sentinels: %v", err)
@@ -154,6 +156,37 @@ func FuzzTupleRoundTrip(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkLazy decodes data lazily and checks it agrees with the eager result
+// (eager, errEager): same success, same values once materialized, and a
+// forwarded (re-encoded raw) frame that decodes to the same thing.
+func checkLazy(t *testing.T, data []byte, eager *Frame, errEager error) {
+	t.Helper()
+	d := Decoder{Lazy: true}
+	var lazy Frame
+	errLazy := d.DecodeOwned(bytes.Clone(data), &lazy)
+	if (errEager == nil) != (errLazy == nil) {
+		t.Fatalf("eager err %v, lazy err %v", errEager, errLazy)
+	}
+	if errLazy != nil {
+		return
+	}
+	fwd, err := AppendFrame(nil, &lazy)
+	if err != nil {
+		t.Fatalf("forward lazy frame: %v", err)
+	}
+	materialize(t, &lazy)
+	if !framesEqual(eager, &lazy) {
+		t.Fatalf("lazy decode differs:\n%+v\n%+v", *eager, lazy)
+	}
+	var again Frame
+	if err := DecodeFrame(fwd, &again); err != nil {
+		t.Fatalf("decode forwarded frame: %v", err)
+	}
+	if !framesEqual(eager, &again) {
+		t.Fatalf("forwarded frame differs")
+	}
 }
 
 func roundTripBytes(t *testing.T, f *Frame) *Frame {

@@ -60,7 +60,13 @@ type Tuple struct {
 	Dest       int32  // destination task id
 	SourceTask int32  // task that emitted the tuple
 	Stream     string // stream it was emitted on
-	Values     []any  // values in field order
+	// Values are the values in field order. A sender sets Values; if it
+	// leaves them nil, Raw is sent as is (forwarding without re-encoding).
+	// A lazy [Decoder] leaves Values nil; an eager one sets both.
+	Values []any
+	// Raw holds the values still encoded, as received; zero on the sender
+	// unless it forwards a received tuple.
+	Raw RawValues
 	// Edges lists, for each tuple tree the tuple belongs to, the tree's root
 	// and this tuple's edge id. Empty when the tuple is untracked.
 	Edges []Edge
