@@ -436,3 +436,35 @@ func (c *Cluster) authOpts() []kgo.Opt {
 	}
 	return opts
 }
+
+// ProduceTransaction writes recs in one transaction and commits it, or
+// aborts it when commit is false. Transactions leave control records
+// (markers) in the log, which take offsets of their own.
+func (c *Cluster) ProduceTransaction(ctx context.Context, id string, commit bool, recs ...Record) error {
+	c.mu.Lock()
+	addrs := c.mu.addrs
+	c.mu.Unlock()
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(addrs...), kgo.TransactionalID(id),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	}, c.authOpts()...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafkatest: transactional client: %w", err)
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("kafkatest: begin transaction: %w", err)
+	}
+	krs := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		krs[i] = &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Timestamp: r.Time}
+	}
+	if err := cl.ProduceSync(ctx, krs...).FirstErr(); err != nil {
+		return fmt.Errorf("kafkatest: produce in transaction: %w", err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		return fmt.Errorf("kafkatest: end transaction: %w", err)
+	}
+	return nil
+}

@@ -1,14 +1,19 @@
 package kafkaspout
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"regexp"
+	"slices"
 	"time"
 
 	kafka "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	fetchapi "github.com/segmentio/kafka-go/protocol/fetch"
 )
 
 // fetcher is what the spout needs from the brokers. The kafka-go
@@ -20,7 +25,8 @@ type fetcher interface {
 	// matching pattern when topics is empty.
 	partitions(ctx context.Context, topics []string, pattern *regexp.Regexp) ([]topicPartition, error)
 	// fetch reads records of tp from offset on. Records below offset that
-	// the broker returns as part of a batch are dropped.
+	// the broker returns as part of a batch are dropped, and so are control
+	// records; fetchResult.next says where to fetch next.
 	fetch(ctx context.Context, tp topicPartition, offset int64) (fetchResult, error)
 	// listOffsets resolves a position for each partition: at is
 	// kafka.FirstOffset, kafka.LastOffset or a Unix millisecond timestamp (for
@@ -40,6 +46,9 @@ type fetchResult struct {
 	// hwm is the partition's high watermark: the offset of the next record
 	// to be produced.
 	hwm int64
+	// next is the offset to fetch next: after the last record returned, or
+	// after control records (transaction markers) that follow it.
+	next int64
 	// err is the partition-level error the broker answered with, such as
 	// kafka.OffsetOutOfRange.
 	err error
@@ -47,10 +56,13 @@ type fetchResult struct {
 
 // clientFetcher implements fetcher with a kafka-go Client.
 type clientFetcher struct {
-	cl       *kafka.Client
-	maxBytes int
-	maxWait  time.Duration
-	timeout  time.Duration
+	cl        *kafka.Client
+	rt        kafka.RoundTripper // cl's transport, for raw fetches
+	addr      net.Addr
+	isolation kafka.IsolationLevel
+	maxBytes  int
+	maxWait   time.Duration
+	timeout   time.Duration
 }
 
 func (f *clientFetcher) partitions(ctx context.Context, topics []string, pattern *regexp.Regexp) ([]topicPartition, error) {
@@ -81,44 +93,140 @@ func (f *clientFetcher) partitions(ctx context.Context, topics []string, pattern
 func (f *clientFetcher) fetch(ctx context.Context, tp topicPartition, offset int64) (fetchResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout+f.maxWait)
 	defer cancel()
-	res, err := f.cl.Fetch(ctx, &kafka.FetchRequest{
-		Topic: tp.Topic, Partition: int(tp.Partition), Offset: offset,
-		MinBytes: 1, MaxBytes: int64(f.maxBytes), MaxWait: f.maxWait,
+	// A raw fetch through the transport rather than Client.Fetch, which
+	// hides the aborted transactions that read_committed filtering needs.
+	m, err := f.rt.RoundTrip(ctx, f.addr, &fetchapi.Request{
+		ReplicaID:      -1,
+		MaxWaitTime:    int32(f.maxWait / time.Millisecond),
+		MinBytes:       1,
+		MaxBytes:       int32(f.maxBytes),
+		IsolationLevel: int8(f.isolation),
+		SessionID:      -1,
+		SessionEpoch:   -1,
+		Topics: []fetchapi.RequestTopic{{
+			Topic: tp.Topic,
+			Partitions: []fetchapi.RequestPartition{{
+				Partition: tp.Partition, CurrentLeaderEpoch: -1, FetchOffset: offset,
+				LogStartOffset: -1, PartitionMaxBytes: int32(f.maxBytes),
+			}},
+		}},
 	})
 	if err != nil {
-		return fetchResult{}, err
+		return fetchResult{}, fmt.Errorf("fetch: %w", err)
 	}
-	out := fetchResult{hwm: res.HighWatermark, err: res.Error}
-	if res.Error != nil {
+	res, ok := m.(*fetchapi.Response)
+	if !ok || len(res.Topics) == 0 || len(res.Topics[0].Partitions) == 0 {
+		return fetchResult{}, fmt.Errorf("fetch: empty or unexpected response %T", m)
+	}
+	p := &res.Topics[0].Partitions[0]
+	out := fetchResult{hwm: p.HighWatermark, next: offset}
+	if res.ErrorCode != 0 {
+		out.err = kafka.Error(res.ErrorCode)
 		return out, nil
 	}
-	for {
-		r, err := res.Records.ReadRecord()
-		if errors.Is(err, io.EOF) {
-			break
+	if p.ErrorCode != 0 {
+		out.err = kafka.Error(p.ErrorCode)
+		return out, nil
+	}
+	if p.RecordSet.Records == nil {
+		return out, nil
+	}
+	// Read batch by batch, so that control batches (transaction markers,
+	// which kafka-go's record stream hides) still move the position past
+	// them; otherwise a partition ending in a marker would be fetched again
+	// and again, and its lag and commit point would stay one short.
+	batches := []kafka.RecordReader{p.RecordSet.Records}
+	if rs, ok := p.RecordSet.Records.(*protocol.RecordStream); ok {
+		batches = rs.Records
+	}
+	var ab abortFilter
+	if f.isolation == kafka.ReadCommitted {
+		ab.init(p.AbortedTransactions)
+	}
+	for _, b := range batches {
+		skip := false
+		switch batch := b.(type) {
+		case *protocol.ControlBatch:
+			skip = true
+		case *protocol.RecordBatch:
+			skip = ab.aborted(batch)
 		}
-		if err != nil {
-			if len(out.records) > 0 {
-				// Keep what was decoded; the rest is fetched again.
+		for {
+			r, err := b.ReadRecord()
+			if errors.Is(err, io.EOF) {
 				break
 			}
-			return out, fmt.Errorf("read records: %w", err)
-		}
-		if r.Offset < offset {
-			discard(r)
-			continue
-		}
-		rec, n, err := copyRecord(tp, r)
-		if err != nil {
-			if len(out.records) > 0 {
-				break
+			if err != nil {
+				if len(out.records) > 0 || out.next > offset {
+					// Keep what was read; the rest is fetched again.
+					return out, nil
+				}
+				return out, fmt.Errorf("read records: %w", err)
 			}
-			return out, err
+			if cb, ok := b.(*protocol.ControlBatch); ok {
+				ab.marker(cb, r)
+			}
+			if skip || r.Offset < offset {
+				out.next = max(out.next, r.Offset+1)
+				discard(r)
+				continue
+			}
+			rec, n, err := copyRecord(tp, r)
+			if err != nil {
+				if len(out.records) > 0 || out.next > offset {
+					return out, nil
+				}
+				return out, err
+			}
+			out.records = append(out.records, rec)
+			out.bytes += n
+			out.next = r.Offset + 1
 		}
-		out.records = append(out.records, rec)
-		out.bytes += n
 	}
 	return out, nil
+}
+
+// abortFilter drops the records of aborted transactions, as Kafka's own
+// consumer does with isolation.level=read_committed: the broker lists the
+// aborted transactions (producer id, first offset) of the fetched range;
+// a transactional batch of such a producer at or after that offset is
+// aborted, until the producer's abort marker.
+type abortFilter struct {
+	pending []fetchapi.ResponseTransaction // by first offset
+	active  map[int64]bool                 // producers inside an aborted transaction
+}
+
+func (a *abortFilter) init(txns []fetchapi.ResponseTransaction) {
+	a.pending = slices.SortedFunc(slices.Values(txns), func(x, y fetchapi.ResponseTransaction) int {
+		return cmp.Compare(x.FirstOffset, y.FirstOffset)
+	})
+	a.active = map[int64]bool{}
+}
+
+// aborted reports whether batch belongs to an aborted transaction.
+func (a *abortFilter) aborted(b *protocol.RecordBatch) bool {
+	if a.active == nil || !b.Attributes.Transactional() {
+		return false
+	}
+	for len(a.pending) > 0 && a.pending[0].FirstOffset <= b.BaseOffset {
+		a.active[a.pending[0].ProducerID] = true
+		a.pending = a.pending[1:]
+	}
+	return a.active[b.ProducerID]
+}
+
+// marker ends an aborted transaction at its producer's abort marker.
+func (a *abortFilter) marker(b *protocol.ControlBatch, r *kafka.Record) {
+	if a.active == nil || !a.active[b.ProducerID] || r.Key == nil || r.Key.Len() != 4 {
+		return
+	}
+	var k [4]byte
+	if _, err := io.ReadFull(r.Key, k[:]); err != nil {
+		return
+	}
+	if typ := int16(k[2])<<8 | int16(k[3]); typ == 0 { // 0 is ABORT, 1 COMMIT
+		delete(a.active, b.ProducerID)
+	}
 }
 
 func discard(r *kafka.Record) {
@@ -168,7 +276,7 @@ func copyRecord(tp topicPartition, r *kafka.Record) (*Record, int, error) {
 func (f *clientFetcher) listOffsets(ctx context.Context, tps []topicPartition, at int64) (map[topicPartition]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}, IsolationLevel: f.isolation}
 	for _, tp := range tps {
 		req.Topics[tp.Topic] = append(req.Topics[tp.Topic], kafka.OffsetRequest{Partition: int(tp.Partition), Timestamp: at})
 	}

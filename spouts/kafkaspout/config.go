@@ -202,6 +202,11 @@ type Config struct {
 	// DeadLetterTopic receives records given up on with [DeadLetter].
 	DeadLetterTopic string
 
+	// ReadCommitted reads only records of committed transactions (Kafka's
+	// isolation.level=read_committed) and none of aborted ones, up to the
+	// last stable offset. Default: false, read_uncommitted, Kafka's default.
+	ReadCommitted bool
+
 	// Security configures TLS and SASL. Default: plaintext, no auth.
 	Security *Security
 

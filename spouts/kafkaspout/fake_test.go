@@ -56,7 +56,7 @@ func (f *fakeFetcher) fetch(ctx context.Context, tp topicPartition, off int64) (
 	}
 	log := f.logs[tp]
 	f.mu.Unlock()
-	res := fetchResult{hwm: int64(len(log))}
+	res := fetchResult{hwm: int64(len(log)), next: off}
 	if off >= int64(len(log)) {
 		select {
 		case <-ctx.Done():
@@ -65,6 +65,7 @@ func (f *fakeFetcher) fetch(ctx context.Context, tp topicPartition, off int64) (
 		return res, nil
 	}
 	res.records = append(res.records, log[off:min(int(off)+10, len(log))]...)
+	res.next = res.records[len(res.records)-1].Offset + 1
 	return res, nil
 }
 

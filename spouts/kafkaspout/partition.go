@@ -18,11 +18,18 @@ import (
 // that is the pause.
 type partFetcher struct {
 	tp topicPartition
-	ch chan []*Record
+	ch chan fetchBatch
 	sh *partShared // the fetcher publishes high watermarks and its start
 
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// fetchBatch is what a fetch goroutine hands the task: records (possibly
+// none, after a batch of transaction markers) and the position after them.
+type fetchBatch struct {
+	records []*Record
+	next    int64
 }
 
 // partShared is what the task goroutine, the partition's fetch goroutine
@@ -92,7 +99,7 @@ type fetchLoop struct {
 }
 
 func newPartFetcher(sh *partShared) *partFetcher {
-	return &partFetcher{tp: sh.tp, sh: sh, ch: make(chan []*Record, 1), done: make(chan struct{})}
+	return &partFetcher{tp: sh.tp, sh: sh, ch: make(chan fetchBatch, 1), done: make(chan struct{})}
 }
 
 // stop cancels the fetch goroutine and waits for it.
@@ -208,19 +215,17 @@ func (l *fetchLoop) run(ctx context.Context, pf *partFetcher, seek int64, m *par
 		}
 		healthy()
 		storeMax(&pf.sh.hwm, res.hwm)
-		if len(res.records) == 0 {
+		if len(res.records) == 0 && res.next <= off {
 			continue
 		}
 		m.records.Add(float64(len(res.records)))
 		m.bytes.Add(float64(res.bytes))
-		// The slice belongs to the task once sent.
-		next := res.records[len(res.records)-1].Offset + 1
 		select {
-		case pf.ch <- res.records:
+		case pf.ch <- fetchBatch{records: res.records, next: res.next}:
 		case <-ctx.Done():
 			return
 		}
-		off = next
+		off = res.next
 	}
 }
 

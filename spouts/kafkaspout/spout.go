@@ -73,10 +73,15 @@ type partState struct {
 	tp topicPartition
 	pf *partFetcher
 	tr offsetTracker
-	// buf holds fetched records not yet emitted, in offset order.
-	buf []*Record
-	m   *partMetrics
-	sh  *partShared
+	// buf holds fetched records not yet emitted, in offset order; bufNext
+	// is the position after the batch they came in.
+	buf     []*Record
+	bufNext int64
+	// amoCommit is set while the batch in buf waits for its at-most-once
+	// commit.
+	amoCommit bool
+	m         *partMetrics
+	sh        *partShared
 	// topic and partition are the tuple values of the partition, boxed once.
 	topic, partition any
 	// committed is the last offset this task committed; -1 before.
@@ -158,9 +163,13 @@ func (s *Spout) Open(ctx context.Context, tc *topology.Context) error {
 			return fmt.Errorf("kafkaspout: topology %s component %s task %d: %w", tc.Topology, tc.Component, tc.Task, err)
 		}
 		s.transport = tr
+		addr := kafka.TCP(s.cfg.Brokers...)
 		s.f = &clientFetcher{
-			cl:       &kafka.Client{Addr: kafka.TCP(s.cfg.Brokers...), Transport: tr},
+			cl: &kafka.Client{Addr: addr, Transport: tr}, rt: tr, addr: addr,
 			maxBytes: s.cfg.FetchMaxBytes, maxWait: s.cfg.FetchMaxWait, timeout: s.cfg.RequestTimeout,
+		}
+		if s.cfg.ReadCommitted {
+			s.f.(*clientFetcher).isolation = kafka.ReadCommitted
 		}
 	}
 	if s.cfg.OnFailure == DeadLetter {
@@ -245,7 +254,7 @@ func (s *Spout) applyAssignment(all []topicPartition) {
 			continue
 		}
 		m := s.m.forPartition(s.tc.Topology, tp)
-		ps := &partState{tp: tp, tr: newOffsetTracker(), committed: -1, m: m, sh: newPartShared(tp, m), topic: tp.Topic, partition: tp.Partition}
+		ps := &partState{tp: tp, tr: newOffsetTracker(), committed: -1, bufNext: -1, m: m, sh: newPartShared(tp, m), topic: tp.Topic, partition: tp.Partition}
 		seek := int64(-1)
 		if off, ok := s.restored[tp]; ok {
 			seek = off
@@ -290,7 +299,7 @@ func (s *Spout) seek(ps *partState, off int64) {
 			s.inflight--
 		}
 	}
-	ps.buf = nil
+	ps.buf, ps.bufNext, ps.amoCommit = nil, -1, false
 	s.startFetcher(ps, off)
 	ps.publish()
 }
@@ -413,31 +422,24 @@ func (s *Spout) emitFrom(ctx context.Context, ps *partState, out topology.SpoutE
 	if budget <= 0 {
 		return 0
 	}
-	if len(ps.buf) == 0 {
+	if len(ps.buf) == 0 && !ps.amoCommit {
 		select {
-		case recs := <-ps.pf.ch:
-			if s.guarantee == topology.AtMostOnce {
-				// At-most-once: commit past the batch before emitting any of
-				// it, so a crash can lose records but never repeat them.
-				next := recs[len(recs)-1].Offset + 1
-				if err := s.commitOffsets(map[topicPartition]int64{ps.tp: next}); err != nil {
-					ps.buf = recs // keep them; emit once a commit succeeds
-					return 0
-				}
-				ps.setCommitted(next)
-			}
-			ps.buf = recs
+		case b := <-ps.pf.ch:
+			ps.buf, ps.bufNext = b.records, b.next
+			ps.amoCommit = s.guarantee == topology.AtMostOnce
 		default:
 			return 0
 		}
 	}
-	if s.guarantee == topology.AtMostOnce && len(ps.buf) > 0 && ps.committed <= ps.buf[len(ps.buf)-1].Offset {
-		// A batch kept after a failed commit.
-		next := ps.buf[len(ps.buf)-1].Offset + 1
-		if err := s.commitOffsets(map[topicPartition]int64{ps.tp: next}); err != nil {
+	if ps.amoCommit {
+		// At-most-once: commit past the batch before emitting any of it, so
+		// a crash can lose records but never repeat them. After a failed
+		// commit the batch waits, and the commit is tried again.
+		if err := s.commitOffsets(map[topicPartition]int64{ps.tp: ps.bufNext}); err != nil {
 			return 0
 		}
-		ps.setCommitted(next)
+		ps.setCommitted(ps.bufNext)
+		ps.amoCommit = false
 	}
 	n := 0
 	for n < budget && len(ps.buf) > 0 {
@@ -467,6 +469,7 @@ func (s *Spout) emitFrom(ctx context.Context, ps *partState, out topology.SpoutE
 	}
 	if len(ps.buf) == 0 {
 		ps.buf = nil
+		ps.tr.advance(ps.bufNext)
 	}
 	ps.publish()
 	return n

@@ -49,6 +49,14 @@ func (t *offsetTracker) add(rec *Record) (*entry, bool) {
 	return &t.entries[len(t.entries)-1], true
 }
 
+// advance moves the position to next, past offsets that will never be
+// emitted (transaction markers); it never moves it back.
+func (t *offsetTracker) advance(next int64) {
+	if next > t.next {
+		t.next = next
+	}
+}
+
 // get returns the live entry of offset off, or nil.
 func (t *offsetTracker) get(off int64) *entry {
 	live := t.entries[t.head:]
