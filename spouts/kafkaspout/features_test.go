@@ -139,6 +139,22 @@ func TestLagMetrics(t *testing.T) {
 		v, _ := gauge(t, reg, "gale_kafka_consumer_lag", "t", 0)
 		return v == 7
 	})
+	// Commits were timed.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	commits := uint64(0)
+	for _, mf := range mfs {
+		if mf.GetName() == "gale_kafka_consumer_commit_duration_seconds" {
+			for _, m := range mf.GetMetric() {
+				commits += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if commits == 0 {
+		t.Fatal("no commit latency observed")
+	}
 	// A second task on the same registerer shares the vectors.
 	s2 := openSpout(t, cfg, testContext("lag2", 0, 1, topology.AtLeastOnce, 10))
 	if s2.m != s.m {
