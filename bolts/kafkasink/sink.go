@@ -98,7 +98,9 @@ type Config struct {
 
 	// Security configures TLS and SASL, as for the spout.
 	Security *kafkaspout.Security
-	// Registerer receives the sink's metrics. Default: none.
+	// Registerer receives the sink's metrics. Default: the runtime's, when
+	// its topology.Context.Services is a [kafkaspout.RegistererProvider];
+	// else none.
 	Registerer prometheus.Registerer
 	// Logger receives the sink's logs. Default: the task's logger.
 	Logger *slog.Logger
@@ -203,7 +205,11 @@ func (s *Sink) Prepare(ctx context.Context, tc *topology.Context) error {
 	if s.log == nil {
 		s.log = slog.Default().With("topology", tc.Topology, "component", string(tc.Component), "task", int(tc.Task))
 	}
-	m, err := metricsFor(s.cfg.Registerer)
+	reg := s.cfg.Registerer
+	if p, ok := tc.Services.(kafkaspout.RegistererProvider); ok && reg == nil {
+		reg = p.Registerer()
+	}
+	m, err := metricsFor(reg)
 	if err != nil {
 		return fmt.Errorf("kafkasink: register metrics: %w", err)
 	}

@@ -234,7 +234,8 @@ type Config struct {
 	MaxEmitPerNext int
 
 	// Registerer receives the spout's metrics. Tasks sharing a registerer
-	// share the metric vectors. Default: no metrics exported.
+	// share the metric vectors. Default: the runtime's, when its
+	// topology.Context.Services is a [RegistererProvider]; else none.
 	Registerer prometheus.Registerer
 	// Logger receives the spout's logs. Default: the task's logger from
 	// the topology context, or slog.Default().

@@ -508,3 +508,20 @@ func TestPartitionChanges(t *testing.T) {
 		s.Ack(e.id)
 	}, func() bool { return len(seen) == 70 })
 }
+
+type services struct{ reg prometheus.Registerer }
+
+func (s services) Registerer() prometheus.Registerer { return s.reg }
+
+// TestRegistererFromServices: without Config.Registerer, the spout uses the
+// registerer the runtime offers in the task context.
+func TestRegistererFromServices(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Config{Topics: map[string]int32{"t": 1}})
+	reg := prometheus.NewRegistry()
+	tc := testContext("svc", 0, 1, topology.AtLeastOnce, 10)
+	tc.Services = services{reg}
+	openSpout(t, fastConfig(c, "t"), tc)
+	if _, ok := gauge(t, reg, "gale_kafka_consumer_lag", "t", 0); !ok {
+		t.Fatal("no lag series on the runtime's registerer")
+	}
+}

@@ -8,6 +8,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// RegistererProvider is what the spout looks for in
+// topology.Context.Services when [Config.Registerer] is nil: a runtime that
+// offers it gets the spout's metrics on its own registry.
+type RegistererProvider interface {
+	Registerer() prometheus.Registerer
+}
+
+// registererFor returns the registerer the metrics go to.
+func registererFor(cfg prometheus.Registerer, services any) prometheus.Registerer {
+	if cfg != nil {
+		return cfg
+	}
+	if p, ok := services.(RegistererProvider); ok {
+		return p.Registerer()
+	}
+	return nil
+}
+
 // metrics are the spout's metric vectors. All tasks (of all Kafka spouts)
 // that share a Registerer share one metrics value: see [metricsFor].
 type metrics struct {

@@ -152,7 +152,7 @@ func (s *Spout) Open(ctx context.Context, tc *topology.Context) error {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	m, err := metricsFor(s.cfg.Registerer)
+	m, err := metricsFor(registererFor(s.cfg.Registerer, tc.Services))
 	if err != nil {
 		return fmt.Errorf("kafkaspout: register metrics: %w", err)
 	}
