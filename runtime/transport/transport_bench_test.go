@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -112,7 +113,7 @@ func benchBaseline(b *testing.B) {
 	bw := bufio.NewWriterSize(nc, 64<<10)
 	frame := make([]byte, 0, 64<<10)
 	b.ReportAllocs()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	sent := 0
 	for b.Loop() {
 		frame = append(frame[:0], 0, 0, 0, 0)
@@ -131,12 +132,24 @@ func benchBaseline(b *testing.B) {
 	for decoded.Load() < int64(sent) {
 		time.Sleep(50 * time.Microsecond)
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	nc.Close()
 	if err := <-recvDone; err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(sent)/elapsed.Seconds(), "tuples/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(sent), "cpu-ns/tuple")
+}
+
+// cpuTime returns the CPU time this process has used, user and system. The
+// machine may be shared, so CPU per tuple is reported next to throughput: it
+// does not depend on how many cores the benchmark got.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // baselineEncode appends t as the msgpack array [str, int64, int64].
@@ -237,7 +250,7 @@ func benchGale(b *testing.B, materialize bool) {
 	defer c.Close()
 	ctx := b.Context()
 	b.ReportAllocs()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	sent := 0
 	for b.Loop() {
 		if err := c.Send(ctx, &batch); err != nil {
@@ -248,9 +261,10 @@ func benchGale(b *testing.B, materialize bool) {
 	for decoded.Load() < int64(sent) {
 		time.Sleep(50 * time.Microsecond)
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	if bad.Load() != 0 {
 		b.Fatalf("%d tuples decoded wrong", bad.Load())
 	}
 	b.ReportMetric(float64(sent)/elapsed.Seconds(), "tuples/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(sent), "cpu-ns/tuple")
 }

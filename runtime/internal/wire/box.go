@@ -50,45 +50,43 @@ func (s *slots[T]) box(typ unsafe.Pointer, v T) any {
 	return out
 }
 
-// boxer boxes decoded values without an allocation each.
-type boxer struct {
+// arena holds the chunks a Decoder carves decoded values from.
+type arena struct {
+	// anys is the unused tail of the current chunk of value slots; decoded
+	// value lists are carved from it with a full slice expression, so an
+	// append by the owner reallocates instead of overwriting a neighbour.
+	anys    []any
 	ints    slots[int64]
 	floats  slots[float64]
 	strings slots[string]
-
-	// discard makes every method return nil: the decoder only validates.
-	discard bool
-	// plain boxes the ordinary way, for one-off decodes that would waste a
-	// chunk.
-	plain bool
 }
 
-func (b *boxer) int64(v int64) any {
+func (d *Decoder) boxInt(v int64) any {
 	switch {
-	case b.discard:
+	case d.discard:
 		return nil
-	case b.plain, v >= 0 && v < 256: // the runtime boxes 0..255 without allocating
+	case d.a == nil, v >= 0 && v < 256: // the runtime boxes 0..255 without allocating
 		return v
 	}
-	return b.ints.box(int64Type, v)
+	return d.a.ints.box(int64Type, v)
 }
 
-func (b *boxer) float64(v float64) any {
+func (d *Decoder) boxFloat(v float64) any {
 	switch {
-	case b.discard:
+	case d.discard:
 		return nil
-	case b.plain:
+	case d.a == nil:
 		return v
 	}
-	return b.floats.box(float64Type, v)
+	return d.a.floats.box(float64Type, v)
 }
 
-func (b *boxer) string(s string) any {
+func (d *Decoder) boxString(s string) any {
 	switch {
-	case b.discard:
+	case d.discard:
 		return nil
-	case b.plain, s == "":
+	case d.a == nil, s == "":
 		return s
 	}
-	return b.strings.box(stringType, s)
+	return d.a.strings.box(stringType, s)
 }

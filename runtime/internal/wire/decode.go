@@ -38,11 +38,12 @@ type Decoder struct {
 	// from paying for boxing every value.
 	Lazy bool
 
-	// anys is the unused tail of the current chunk of value slots; decoded
-	// value lists are carved from it with a full slice expression, so an
-	// append by the owner reallocates instead of overwriting a neighbour.
-	anys []any
-	box  boxer
+	// discard makes readValue validate without producing values.
+	discard bool
+	// a holds the chunks values are carved from; nil boxes the ordinary
+	// way (one-off decodes such as the accessors of RawValues). It is a
+	// pointer to keep Decoder small, since accessors make one per call.
+	a *arena
 }
 
 // Reset makes d read from b.
@@ -319,14 +320,15 @@ func (d *Decoder) integer(c byte) (i int64, u uint64, isU bool, err error) {
 
 // allocAnys returns n value slots, carved from a shared chunk when n is small.
 func (d *Decoder) allocAnys(n int) []any {
-	if n > anyChunk/8 {
+	if d.a == nil || n > anyChunk/8 {
 		return make([]any, n)
 	}
-	if len(d.anys) < n {
-		d.anys = make([]any, anyChunk)
+	a := d.a
+	if len(a.anys) < n {
+		a.anys = make([]any, anyChunk)
 	}
-	s := d.anys[:n:n]
-	d.anys = d.anys[n:]
+	s := a.anys[:n:n]
+	a.anys = a.anys[n:]
 	return s
 }
 
@@ -342,12 +344,12 @@ func (d *Decoder) readValue(depth int) (any, error) {
 	}
 	switch {
 	case c <= 0x7f:
-		return d.box.int64(int64(c)), nil
+		return d.boxInt(int64(c)), nil
 	case c >= 0xe0:
-		return d.box.int64(int64(int8(c))), nil
+		return d.boxInt(int64(int8(c))), nil
 	case c&0xe0 == 0xa0:
 		s, err := d.str(uint64(c & 0x1f))
-		return d.box.string(s), err
+		return d.boxString(s), err
 	case c&0xf0 == 0x90, c == mpArray16, c == mpArray32:
 		n, err := d.arrayLen(c)
 		if err != nil {
@@ -374,7 +376,7 @@ func (d *Decoder) readValue(depth int) (any, error) {
 			return nil, err
 		}
 		s, err := d.str(n)
-		return d.box.string(s), err
+		return d.boxString(s), err
 	case mpBin8, mpBin16, mpBin32:
 		var n uint64
 		switch c {
@@ -389,28 +391,28 @@ func (d *Decoder) readValue(depth int) (any, error) {
 			return nil, err
 		}
 		p, err := d.take(n)
-		if err != nil || d.box.discard {
+		if err != nil || d.discard {
 			return nil, err
 		}
 		return p, nil
 	case mpFloat32:
 		x, err := d.u32()
-		if err != nil || d.box.discard {
+		if err != nil || d.discard {
 			return nil, err
 		}
 		return math.Float32frombits(uint32(x)), nil
 	case mpFloat64:
 		x, err := d.u64()
-		return d.box.float64(math.Float64frombits(x)), err
+		return d.boxFloat(math.Float64frombits(x)), err
 	case mpUint8, mpUint16, mpUint32, mpUint64, mpInt8, mpInt16, mpInt32, mpInt64:
 		i, u, isU, err := d.integer(c)
 		if err != nil {
 			return nil, err
 		}
-		if isU && !d.box.discard {
+		if isU && !d.discard {
 			return u, nil
 		}
-		return d.box.int64(i), nil
+		return d.boxInt(i), nil
 	case mpFixExt1, mpFixExt2, mpFixExt4, mpFixExt8, mpFixExt16, mpExt8, mpExt16, mpExt32:
 		return d.readExt(start, c)
 	}
@@ -421,7 +423,7 @@ func (d *Decoder) readList(n, depth int) (any, error) {
 	if depth >= MaxDepth {
 		return nil, ErrTooDeep
 	}
-	if d.box.discard {
+	if d.discard {
 		for range n {
 			if _, err := d.readValue(depth + 1); err != nil {
 				return nil, err
@@ -447,7 +449,7 @@ func (d *Decoder) readMap(start, n, depth int) (any, error) {
 		return nil, ErrTooDeep
 	}
 	var m map[string]any
-	if !d.box.discard {
+	if !d.discard {
 		m = make(map[string]any, n)
 	}
 	for range n {
@@ -538,7 +540,7 @@ func (d *Decoder) readExt(start int, c byte) (any, error) {
 	if nsec >= 1e9 {
 		return nil, errBad("timestamp nanoseconds %d out of range", nsec)
 	}
-	if d.box.discard {
+	if d.discard {
 		return nil, nil
 	}
 	return time.Unix(sec, int64(nsec)).UTC(), nil
@@ -564,7 +566,7 @@ func (d *Decoder) fallback(depth int) (v any, err error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("%w: msgpack fallback: %v", ErrMalformed, err)
 	}
-	if d.box.discard {
+	if d.discard {
 		return nil, nil
 	}
 	return v, nil
@@ -656,7 +658,7 @@ func (d *Decoder) readValues(vals []any) error {
 			switch c := d.b[d.off]; {
 			case c <= 0x7f:
 				d.off++
-				vals[i] = d.box.int64(int64(c))
+				vals[i] = d.boxInt(int64(c))
 				continue
 			case c&0xe0 == 0xa0:
 				if n := int(c & 0x1f); d.off+1+n <= len(d.b) {
@@ -665,16 +667,16 @@ func (d *Decoder) readValues(vals []any) error {
 						s = unsafe.String(&d.b[d.off+1], n)
 					}
 					d.off += 1 + n
-					vals[i] = d.box.string(s)
+					vals[i] = d.boxString(s)
 					continue
 				}
 			case c == mpUint32 && d.off+5 <= len(d.b):
-				vals[i] = d.box.int64(int64(binary.BigEndian.Uint32(d.b[d.off+1:])))
+				vals[i] = d.boxInt(int64(binary.BigEndian.Uint32(d.b[d.off+1:])))
 				d.off += 5
 				continue
 			case (c == mpUint64 || c == mpInt64) && d.off+9 <= len(d.b):
 				if x := binary.BigEndian.Uint64(d.b[d.off+1:]); c == mpInt64 || x <= math.MaxInt64 {
-					vals[i] = d.box.int64(int64(x))
+					vals[i] = d.boxInt(int64(x))
 					d.off += 9
 					continue
 				}
@@ -692,36 +694,49 @@ func (d *Decoder) readValues(vals []any) error {
 // allocates nothing, except for values that take the msgpack fallback.
 func (d *Decoder) checkValues(n int) error {
 	for range n {
-		if d.off < len(d.b) {
-			c := d.b[d.off]
-			var size int
-			switch {
-			case c <= 0x7f, c >= 0xe0, c == mpNil, c == mpTrue, c == mpFalse:
-				size = 1
-			case c&0xe0 == 0xa0:
-				size = 1 + int(c&0x1f)
-			case c == mpUint8, c == mpInt8:
-				size = 2
-			case c == mpUint16, c == mpInt16:
-				size = 3
-			case c == mpUint32, c == mpInt32, c == mpFloat32:
-				size = 5
-			case c == mpUint64, c == mpInt64, c == mpFloat64:
-				size = 9
-			}
-			if size > 0 && d.off+size <= len(d.b) {
-				d.off += size
-				continue
-			}
+		if size := d.scalarSize(); size > 0 {
+			d.off += size
+			continue
 		}
-		d.box.discard = true
+		d.discard = true
 		_, err := d.readValue(1)
-		d.box.discard = false
+		d.discard = false
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// scalarSize returns the encoded size of the value at d.off if it is a
+// scalar that needs no further checks (nil, bool, integer, float, short
+// string) and lies wholly within the input, or 0.
+func (d *Decoder) scalarSize() int {
+	if d.off >= len(d.b) {
+		return 0
+	}
+	c := d.b[d.off]
+	var size int
+	switch {
+	case c <= 0x7f, c >= 0xe0, c == mpNil, c == mpTrue, c == mpFalse:
+		size = 1
+	case c&0xe0 == 0xa0:
+		size = 1 + int(c&0x1f)
+	case c == mpUint8, c == mpInt8:
+		size = 2
+	case c == mpUint16, c == mpInt16:
+		size = 3
+	case c == mpUint32, c == mpInt32, c == mpFloat32:
+		size = 5
+	case c == mpUint64, c == mpInt64, c == mpFloat64:
+		size = 9
+	default:
+		return 0
+	}
+	if size > len(d.b)-d.off {
+		return 0
+	}
+	return size
 }
 
 // readTuple reads the fields of a tuple item after its kind; n is the item's
@@ -919,6 +934,9 @@ func (d *Decoder) DecodeOwned(b []byte, f *Frame) error {
 	d.Reset(b)
 	if len(b) == 0 {
 		return errTrunc("empty frame")
+	}
+	if d.a == nil && !d.Lazy {
+		d.a = new(arena)
 	}
 	f.Kind = Kind(b[0])
 	d.off = 1

@@ -36,6 +36,10 @@ func (r RawValues) at(i int) (Decoder, error) {
 	}
 	d := Decoder{b: r.b}
 	for range i {
+		if size := d.scalarSize(); size > 0 {
+			d.off += size
+			continue
+		}
 		if err := d.skip(1); err != nil {
 			return d, err
 		}
@@ -187,8 +191,7 @@ func (r RawValues) At(i int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.box.plain = true
-	return d.readValue(1)
+	return d.readValue(1) // d.a is nil: ordinary boxing
 }
 
 // String formats the values for debugging.
@@ -220,6 +223,9 @@ type ValueDecoder struct {
 // Decode returns r's values. The slice and the values are the caller's;
 // strings and byte slices alias the frame r came from.
 func (vd *ValueDecoder) Decode(r RawValues) ([]any, error) {
+	if vd.d.a == nil {
+		vd.d.a = new(arena)
+	}
 	vd.d.Reset(r.b)
 	vals := vd.d.allocAnys(r.n)
 	if err := vd.d.readValues(vals); err != nil {

@@ -52,3 +52,28 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkRawAccessors(b *testing.B) {
+	buf, err := AppendFrame(nil, benchBatch(64))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := Decoder{Lazy: true}
+	var f Frame
+	if err := d.DecodeOwned(buf, &f); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var sum int64
+	for b.Loop() {
+		for i := range f.Batch.Items {
+			r := f.Batch.Items[i].Tuple.Raw
+			s, _ := r.StringAt(0)
+			x, _ := r.Int64At(1)
+			y, _ := r.Int64At(2)
+			sum += int64(len(s)) + x + y
+		}
+	}
+	b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "tuples/s")
+	_ = sum
+}
