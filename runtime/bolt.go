@@ -33,20 +33,15 @@ type boltState struct {
 	wmIn  map[topology.TaskID]int64
 	wm    int64
 	onWM  topology.WatermarkHandler
-	keyed map[inputKey][]int // key field positions of fields-grouped inputs
+	keyed map[*topology.Origin][]int // key field positions of fields-grouped inputs
 
 	// executed counters by input, resolved on first use.
-	executed   map[inputKey]prometheus.Counter
+	executed   map[*topology.Origin]prometheus.Counter
 	sampleN    int
 	anchors1   [1]topology.Tuple // scratch for EmitAnchored
-	lastInput  inputKey
+	lastInput  *topology.Origin
 	lastExec   prometheus.Counter
 	boltOutput boltOut
-}
-
-type inputKey struct {
-	source topology.ComponentID
-	stream topology.StreamID
 }
 
 // boltOut is the Emitter of a bolt task.
@@ -150,7 +145,7 @@ func (e *executor) fail(t topology.Tuple) {
 	if e.l.cfg.Guarantee == topology.ExactlyOnce {
 		// No tuple is replayed alone under exactly-once: the topology
 		// restarts from its last complete checkpoint.
-		e.failTopology(fmt.Errorf("runtime: %s task %d failed a tuple from %s/%s", e.comp.ID, e.task, rt.SourceComponent, rt.SourceStream))
+		e.failTopology(fmt.Errorf("runtime: %s task %d failed a tuple from %s/%s", e.comp.ID, e.task, rt.Origin.Component, rt.Origin.Stream))
 		return
 	}
 	for _, ed := range rt.edges {
@@ -264,13 +259,12 @@ func (e *executor) executeBatch(ts []*tuple) {
 	start := time.Now()
 	run := 0 // tuples of the current input not yet counted
 	for _, t := range ts {
-		key := inputKey{t.SourceComponent, t.SourceStream}
-		if key != e.lastInput || e.lastExec == nil {
+		if t.Origin != e.lastInput || e.lastExec == nil {
 			if run > 0 {
 				e.lastExec.Add(float64(run))
 				run = 0
 			}
-			e.countInput(key)
+			e.countInput(t.Origin)
 		}
 		run++
 		e.sampleN++
@@ -291,15 +285,18 @@ func (e *executor) executeBatch(ts []*tuple) {
 	e.tm.busy.Add(busy.Seconds())
 }
 
-// countInput points lastExec at the executed counter of key.
-func (e *executor) countInput(key inputKey) {
-	c := e.executed[key]
+// countInput points lastExec at the executed counter of tuples of origin o.
+func (e *executor) countInput(o *topology.Origin) {
+	c := e.executed[o]
 	if c == nil {
-		c = e.l.m.executed.WithLabelValues(string(e.comp.ID), e.taskLabel(), string(key.source), string(key.stream))
-		e.executed[key] = c
+		c = e.l.m.executed.WithLabelValues(string(e.comp.ID), e.taskLabel(), string(o.Component), string(o.Stream))
+		e.executed[o] = c
 	}
-	e.lastInput, e.lastExec = key, c
+	e.lastInput, e.lastExec = o, c
 }
+
+// tickOrigin is the origin of tick tuples.
+var tickOrigin = &topology.Origin{Component: topology.SystemComponent, Stream: topology.TickStream}
 
 func (e *executor) execute(t *tuple) {
 	if e.backend != nil && e.keyed != nil {
@@ -318,13 +315,9 @@ func (e *executor) execute(t *tuple) {
 }
 
 func (e *executor) tick() {
-	t := &tuple{TupleData: topology.TupleData{
-		SourceComponent: topology.SystemComponent,
-		SourceStream:    topology.TickStream,
-		SourceTaskID:    -1,
-	}}
+	t := &tuple{TupleData: topology.TupleData{Origin: tickOrigin, SourceTaskID: -1}}
 	e.now = time.Now()
-	e.countInput(inputKey{t.SourceComponent, t.SourceStream})
+	e.countInput(t.Origin)
 	e.lastExec.Inc()
 	e.execute(t)
 }
@@ -355,7 +348,7 @@ func (o boltOut) EmitAnchored(stream topology.StreamID, values topology.Values, 
 // a fields grouping: the same fields, encoded the same way, that routed it
 // here, so a key's tuples and its state always meet in this task.
 func (e *executor) setKey(t *tuple) {
-	idx, ok := e.keyed[inputKey{t.SourceComponent, t.SourceStream}]
+	idx, ok := e.keyed[t.Origin]
 	if !ok {
 		return
 	}

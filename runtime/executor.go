@@ -70,6 +70,7 @@ type ctrlMsg struct {
 type streamOut struct {
 	id     topology.StreamID
 	fields topology.Fields
+	origin *topology.Origin // shared by the tuples of this stream
 	direct bool
 	routes []*route
 	// directTasks are the tasks subscribed with the direct grouping.
@@ -209,13 +210,7 @@ func (e *executor) targets(so *streamOut, values topology.Values, direct topolog
 }
 
 func (e *executor) newTuple(so *streamOut, values topology.Values) *tuple {
-	return &tuple{TupleData: topology.TupleData{
-		SourceComponent: e.comp.ID,
-		SourceStream:    so.id,
-		SourceTaskID:    e.task,
-		FieldNames:      so.fields,
-		Vals:            values,
-	}}
+	return &tuple{TupleData: topology.TupleData{Origin: so.origin, SourceTaskID: e.task, Vals: values}}
 }
 
 // enqueue adds t to the pending batch of task dst, sending the batch when it

@@ -56,6 +56,9 @@ type Local struct {
 	coord          *coordinator
 	coordWG        sync.WaitGroup
 
+	// origins holds one shared Origin per declared stream.
+	origins map[topology.ComponentID]map[topology.StreamID]*topology.Origin
+
 	failOnce sync.Once
 	failErr  error // why the topology was killed, if it failed
 }
@@ -88,6 +91,14 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 		opts:       opts,
 	}
 	l.userCtx, l.cancelUser = context.WithCancel(context.Background())
+	l.origins = map[topology.ComponentID]map[topology.StreamID]*topology.Origin{}
+	for _, c := range t.Components() {
+		m := map[topology.StreamID]*topology.Origin{}
+		for _, s := range c.Outputs {
+			m[s.ID] = &topology.Origin{Component: c.ID, Stream: s.ID, Fields: s.Fields}
+		}
+		l.origins[c.ID] = m
+	}
 
 	l.coord = &coordinator{l: l, interval: cfg.CheckpointInterval, acks: newCtrlQueue[ckptAck](), tasks: t.NumTasks()}
 	if l.coord.m, err = newCkptMetrics(opts.Registerer, t.Name(), l.coord); err != nil {
@@ -257,9 +268,9 @@ func (l *Local) newExecutor(c *topology.Component, index int, task topology.Task
 				idx = append(idx, s.Fields.Index(f))
 			}
 			if e.keyed == nil {
-				e.keyed = map[inputKey][]int{}
+				e.keyed = map[*topology.Origin][]int{}
 			}
-			e.keyed[inputKey{in.Source, in.Stream}] = idx
+			e.keyed[l.origin(in.Source, in.Stream)] = idx
 		}
 	}
 	rng := rand.New(rand.NewPCG(seed, uint64(task)))
@@ -267,7 +278,7 @@ func (l *Local) newExecutor(c *topology.Component, index int, task topology.Task
 	down := map[topology.TaskID]bool{}
 	for _, s := range c.Outputs {
 		so := &streamOut{
-			id: s.ID, fields: s.Fields, direct: s.Direct,
+			id: s.ID, fields: s.Fields, direct: s.Direct, origin: l.origin(c.ID, s.ID),
 			emitted:     l.m.emitted.WithLabelValues(string(c.ID), strconv.Itoa(int(task)), string(s.ID)),
 			transferred: l.m.transferred.WithLabelValues(string(c.ID), strconv.Itoa(int(task)), string(s.ID)),
 		}
@@ -307,7 +318,7 @@ func (l *Local) newExecutor(c *topology.Component, index int, task topology.Task
 		e.active = true
 	case topology.KindBolt:
 		e.bolt = c.NewBolt()
-		e.executed = make(map[inputKey]prometheus.Counter)
+		e.executed = make(map[*topology.Origin]prometheus.Counter)
 		e.onWM, _ = e.bolt.(topology.WatermarkHandler)
 	}
 	return e, nil
@@ -427,4 +438,9 @@ func (l *Local) LastCheckpoint() uint64 {
 		return id
 	}
 	return l.restoredFrom
+}
+
+// origin returns the shared Origin of stream of component c.
+func (l *Local) origin(c topology.ComponentID, stream topology.StreamID) *topology.Origin {
+	return l.origins[c][stream]
 }

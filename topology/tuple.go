@@ -90,29 +90,37 @@ func (e *FieldError) Error() string {
 // TupleData holds what every tuple carries and implements [Tuple]. The runtime
 // embeds it in its own tuple type; tests use it directly through [NewTuple].
 type TupleData struct {
-	SourceComponent ComponentID
-	SourceStream    StreamID
-	SourceTaskID    TaskID
-	FieldNames      Fields
-	Vals            Values
+	// Origin is the stream the tuple was emitted on; it is shared by every
+	// tuple of that stream, which keeps tuples small.
+	Origin       *Origin
+	SourceTaskID TaskID
+	Vals         Values
+}
+
+// Origin identifies a stream of a component: where a tuple comes from and
+// what its fields are.
+type Origin struct {
+	Component ComponentID
+	Stream    StreamID
+	Fields    Fields
 }
 
 // NewTuple returns a tuple for tests of a bolt outside the runtime. Acking or
 // anchoring to it through a runtime emitter has no effect.
 func NewTuple(source ComponentID, stream StreamID, task TaskID, fields Fields, values Values) *TupleData {
-	return &TupleData{SourceComponent: source, SourceStream: stream, SourceTaskID: task, FieldNames: fields, Vals: values}
+	return &TupleData{Origin: &Origin{Component: source, Stream: stream, Fields: fields}, SourceTaskID: task, Vals: values}
 }
 
-func (t *TupleData) Source() ComponentID { return t.SourceComponent }
-func (t *TupleData) Stream() StreamID    { return t.SourceStream }
+func (t *TupleData) Source() ComponentID { return t.Origin.Component }
+func (t *TupleData) Stream() StreamID    { return t.Origin.Stream }
 func (t *TupleData) SourceTask() TaskID  { return t.SourceTaskID }
-func (t *TupleData) Fields() Fields      { return t.FieldNames }
+func (t *TupleData) Fields() Fields      { return t.Origin.Fields }
 func (t *TupleData) Values() Values      { return t.Vals }
 func (t *TupleData) Len() int            { return len(t.Vals) }
 func (t *TupleData) Value(i int) any     { return t.Vals[i] }
 
 func (t *TupleData) Get(field string) (any, bool) {
-	i := t.FieldNames.Index(field)
+	i := t.Origin.Fields.Index(field)
 	if i < 0 || i >= len(t.Vals) {
 		return nil, false
 	}
@@ -120,16 +128,16 @@ func (t *TupleData) Get(field string) (any, bool) {
 }
 
 func (t *TupleData) index(field string) int {
-	i := t.FieldNames.Index(field)
+	i := t.Origin.Fields.Index(field)
 	if i < 0 || i >= len(t.Vals) {
-		panic(&FieldError{Source: t.SourceComponent, Stream: t.SourceStream, Field: field, Index: i})
+		panic(&FieldError{Source: t.Origin.Component, Stream: t.Origin.Stream, Field: field, Index: i})
 	}
 	return i
 }
 
 func (t *TupleData) at(i int) any {
 	if i < 0 || i >= len(t.Vals) {
-		panic(&FieldError{Source: t.SourceComponent, Stream: t.SourceStream, Index: i})
+		panic(&FieldError{Source: t.Origin.Component, Stream: t.Origin.Stream, Index: i})
 	}
 	return t.Vals[i]
 }
@@ -147,7 +155,7 @@ func (t *TupleData) BoolAt(i int) bool       { t.at(i); return t.asBool(i, "") }
 func (t *TupleData) BytesAt(i int) []byte    { t.at(i); return t.asBytes(i, "") }
 
 func (t *TupleData) wrong(i int, field, want string) *FieldError {
-	return &FieldError{Source: t.SourceComponent, Stream: t.SourceStream, Field: field, Index: i, Want: want, Got: t.Vals[i]}
+	return &FieldError{Source: t.Origin.Component, Stream: t.Origin.Stream, Field: field, Index: i, Want: want, Got: t.Vals[i]}
 }
 
 func (t *TupleData) asString(i int, field string) string {
