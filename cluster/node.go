@@ -151,7 +151,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		if joined == 0 || ctx.Err() != nil {
 			_ = n.Shutdown()
-			return nil, fmt.Errorf("%w: node %s: seeds %v: %v (wrong gossip key or cluster label?)", ErrJoin, cfg.NodeID, seeds, err)
+			return nil, fmt.Errorf("%w: node %s: seeds %v: %v (seeds down, or wrong gossip key or cluster label?)", ErrJoin, cfg.NodeID, seeds, err)
 		}
 		n.log.Info("joined cluster", "seeds", seeds, "contacted", joined)
 	}

@@ -297,8 +297,10 @@ func TestFewWorkersMoveWhenOneNodeJoinsOrLeaves(t *testing.T) {
 		{"50 nodes few workers", 50, 4, manyTopologies(100 * 10)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if testing.Short() && tc.nodes >= 1000 {
-				t.Skip("large case skipped under -short")
+			if (testing.Short() || raceEnabled) && tc.nodes >= 1000 {
+				// The race detector makes the naive checker and the cold
+				// start about 10x slower; the smaller cases cover the code.
+				t.Skip("1000-node case skipped under -short and -race")
 			}
 			in := Input{Nodes: nodes(tc.nodes, tc.slots), Topologies: tc.topos}
 			n := float64(tc.nodes)
@@ -350,8 +352,8 @@ func TestScale1000Nodes100000Tasks(t *testing.T) {
 		{"1000 topologies of 100 single-task workers", singleTaskWorkers(100000)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if testing.Short() && len(tc.topos) == 1000 {
-				t.Skip("100,000-worker cold start skipped under -short")
+			if (testing.Short() || raceEnabled) && len(tc.topos) == 1000 {
+				t.Skip("second 100,000-worker model skipped under -short and -race")
 			}
 			in := Input{Nodes: nodes(1000, 100), Topologies: tc.topos}
 			start := time.Now()
