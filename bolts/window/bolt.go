@@ -74,7 +74,7 @@ type bolt struct {
 	tups    *state.Map[tupKey, []byte]
 	seq     *state.Value[int64]
 	tmap    *state.Map[timerID, int64]
-	wmState *state.OperatorValue[int64]
+	wmState *state.Value[int64] // the watermark, under every group key
 
 	maxPar    int
 	groupKeys map[int][]byte // key group → key of that group holding its timers
@@ -130,26 +130,34 @@ func (b *bolt) Prepare(_ context.Context, tc *topology.Context) error {
 	b.tups = state.NewMap[tupKey, []byte](be, n+".tuples")
 	b.seq = state.NewValue[int64](be, n+".seq")
 	b.tmap = state.NewMap[timerID, int64](be, n+".timers")
-	b.wmState = state.NewOperatorValue[int64](be, n+".watermark")
+	b.wmState = state.NewValue[int64](be, n+".watermark")
 
 	scope := be.Scope()
 	b.maxPar = scope.MaxParallelism
 	b.groupKeys = groupKeys(scope.Groups, b.maxPar)
 	b.globalKey = b.groupKeys[scope.Groups.Start]
 
+	// The watermark is kept under every key group's timer key, so that a
+	// task that took over key groups from several old tasks (rescaling)
+	// knows how far each had come. It starts from the smallest, which may
+	// let a tuple the old owner would have found late count again, but never
+	// drops one the old owner would have taken.
 	b.wm = math.MinInt64
-	switch wm, err := b.wmState.Get(); {
-	case err == nil:
-		b.wm = wm
-	case !errors.Is(err, state.ErrNotFound):
-		return b.stateErr("read watermark", err)
-	}
-
 	b.timers = newTimerIndex()
-	if b.cfg.Assigner.kind != kindCount {
+	if b.cfg.eventTime() || b.cfg.ProcessingTime {
+		restored := false
 		for g := scope.Groups.Start; g < scope.Groups.End; g++ {
 			if err := be.SetCurrentKey(b.groupKeys[g]); err != nil {
 				return b.stateErr("load timers", err)
+			}
+			switch wm, err := b.wmState.Get(); {
+			case err == nil:
+				if !restored || wm < b.wm {
+					b.wm = wm
+				}
+				restored = true
+			case !errors.Is(err, state.ErrNotFound):
+				return b.stateErr("read watermark", err)
 			}
 			if err := b.tmap.Iterate(func(id timerID, due int64) bool {
 				b.timers.set(id, due)
@@ -547,8 +555,13 @@ func (b *bolt) advance(wm int64, out topology.Emitter) error {
 		return nil
 	}
 	b.wm = wm
-	if err := b.wmState.Set(wm); err != nil {
-		return b.stateErr("write watermark", err)
+	for _, k := range b.groupKeys {
+		if err := b.be.SetCurrentKey(k); err != nil {
+			return b.stateErr("set timer key", err)
+		}
+		if err := b.wmState.Set(wm); err != nil {
+			return b.stateErr("write watermark", err)
+		}
 	}
 	for {
 		id, due, ok := b.timers.popDue(wm)

@@ -27,7 +27,7 @@
 //		KeyFields:       []string{"page"},
 //		AllowedLateness: 10 * time.Second,
 //	}), 1).GlobalFrom("counts")
-//	b.SetBolt("late", lateSink, 1).ShuffleFromStream("counts", window.DefaultLateStream)
+//	b.SetBolt("late", lateSink, 1).Subscribe("counts", window.DefaultLateStream, topology.Shuffle())
 //
 // The counts bolt emits (page, window_start, window_end, count) on the
 // default stream; the top bolt emits (window_start, window_end, rank, page,

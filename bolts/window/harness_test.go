@@ -52,8 +52,8 @@ func (r *recorder) EmitStream(stream topology.StreamID, values topology.Values, 
 func (r *recorder) EmitDirect(_ topology.TaskID, stream topology.StreamID, values topology.Values, _ ...topology.Tuple) {
 	r.EmitStream(stream, values)
 }
-func (r *recorder) Ack(topology.Tuple)      { r.acked++ }
-func (r *recorder) Fail(topology.Tuple)     { r.failed++ }
+func (r *recorder) Ack(topology.Tuple)    { r.acked++ }
+func (r *recorder) Fail(topology.Tuple)   { r.failed++ }
 func (r *recorder) ReportError(err error) { r.errs = append(r.errs, err) }
 
 func openStore(t testing.TB, dir string) *state.Store {
@@ -150,4 +150,10 @@ func (h *harness) on(stream topology.StreamID) []emission {
 		}
 	}
 	return out
+}
+
+// taskOf is the task the fields grouping sends key k to.
+func taskOf(k any, parallelism int) int {
+	g := keygroup.Of(keygroup.AppendKey(nil, k), testMaxPar)
+	return keygroup.Task(g, parallelism, testMaxPar)
 }
