@@ -56,8 +56,8 @@ type Key struct {
 // Operator reports whether k is operator state.
 func (k Key) Operator() bool { return k.Group == OperatorGroup }
 
-// AppendKey appends the encoding of k to dst.
-func AppendKey(dst []byte, k Key) []byte {
+// Append appends the encoding of k to dst.
+func (k Key) Append(dst []byte) []byte {
 	dst = appendEscaped(dst, k.Topology)
 	dst = appendEscaped(dst, k.Component)
 	if k.Group == OperatorGroup {
@@ -71,7 +71,7 @@ func AppendKey(dst []byte, k Key) []byte {
 	return append(dst, k.Sub...)
 }
 
-// DecodeKey decodes a key written by AppendKey. It never panics; malformed
+// DecodeKey decodes a key written by Key.Append. It never panics; malformed
 // input returns an error wrapping ErrCorrupt. Key and Sub alias b.
 func DecodeKey(b []byte) (Key, error) {
 	var k Key

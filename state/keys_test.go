@@ -21,7 +21,7 @@ func TestKeyRoundTrip(t *testing.T) {
 		{"operator", Key{Topology: "t", Component: "spout", Group: OperatorGroup, Task: 3, Name: "offsets"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			enc := AppendKey(nil, tc.k)
+			enc := tc.k.Append(nil)
 			got, err := DecodeKey(enc)
 			if err != nil {
 				t.Fatalf("DecodeKey(%x): %v", enc, err)
@@ -45,12 +45,12 @@ func TestKeyOrderAndSpans(t *testing.T) {
 			for g := range 6 {
 				for _, name := range []string{"", "a", "a\x00"} {
 					k := Key{Topology: topo, Component: comp, Group: g, Name: name, Key: []byte{byte(g), 0}}
-					keys = append(keys, AppendKey(nil, k))
+					keys = append(keys, k.Append(nil))
 					meta = append(meta, k)
 				}
 			}
 			op := Key{Topology: topo, Component: comp, Group: OperatorGroup, Task: 2, Name: "o"}
-			keys = append(keys, AppendKey(nil, op))
+			keys = append(keys, op.Append(nil))
 			meta = append(meta, op)
 		}
 	}
@@ -96,7 +96,7 @@ func TestDecodeKeyRejectsMalformed(t *testing.T) {
 		{'t', 0, 7},
 		{'t', 0, 1, 'c', 0, 1, 0},
 		{'t', 0, 1, 'c', 0, 1, 0xFF, 0xFF, 0, 0},
-		append(AppendKey(nil, Key{Group: OperatorGroup, Name: "x"}), 'z'),
+		append(Key{Group: OperatorGroup, Name: "x"}.Append(nil), 'z'),
 	} {
 		if _, err := DecodeKey(in); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("DecodeKey(%x) = %v, want ErrCorrupt", in, err)
@@ -108,8 +108,8 @@ func TestDecodeKeyRejectsMalformed(t *testing.T) {
 // re-encodes to the same bytes. The seed corpus in testdata/fuzz runs in
 // ordinary `go test`.
 func FuzzDecodeKey(f *testing.F) {
-	f.Add(AppendKey(nil, Key{Topology: "clicks", Component: "count", Group: 3, Name: "n", Key: []byte("s\x01a")}))
-	f.Add(AppendKey(nil, Key{Topology: "t", Component: "s", Group: OperatorGroup, Task: 1, Name: "offsets"}))
+	f.Add(Key{Topology: "clicks", Component: "count", Group: 3, Name: "n", Key: []byte("s\x01a")}.Append(nil))
+	f.Add(Key{Topology: "t", Component: "s", Group: OperatorGroup, Task: 1, Name: "offsets"}.Append(nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		k, err := DecodeKey(b)
 		if err != nil {
@@ -118,7 +118,7 @@ func FuzzDecodeKey(f *testing.F) {
 			}
 			return
 		}
-		if enc := AppendKey(nil, k); !bytes.Equal(enc, b) {
+		if enc := k.Append(nil); !bytes.Equal(enc, b) {
 			t.Fatalf("re-encoding %+v gives %x, input was %x", k, enc, b)
 		}
 	})

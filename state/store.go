@@ -32,6 +32,7 @@ type Scope struct {
 	MaxParallelism int `json:"max_parallelism"`
 }
 
+// String describes the scope for errors and logs.
 func (s Scope) String() string {
 	return fmt.Sprintf("%s/%s[%d] groups [%d,%d) of %d", s.Topology, s.Component, s.Task,
 		s.Groups.Start, s.Groups.End, s.MaxParallelism)
