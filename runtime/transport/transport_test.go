@@ -356,6 +356,8 @@ func TestReconnect(t *testing.T) {
 		}
 	}
 	<-entered
+	// Frames 2 and 3 are read and queued behind the stuck handler.
+	waitFor(t, "3 frames read", func() bool { return counterValue(t, srv1.m.recvFrames) == 3 })
 	if err := srv1.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -537,14 +539,14 @@ func TestTransportBothWays(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Each side's Shutdown waits for its own sends to be handled, but the
+	// other side's sends to it may still be in flight, so wait for both.
+	waitFor(t, "20 batches each way", func() bool { return recA.count() == 20 && recB.count() == 20 })
 	if err := a.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
-	}
-	if recA.count() != 20 || recB.count() != 20 {
-		t.Fatalf("A got %d, B got %d batches, want 20 each", recA.count(), recB.count())
 	}
 	if recB.peers[0].Worker != 0 || recA.peers[0].Worker != 1 {
 		t.Fatalf("peers: A saw %+v, B saw %+v", recA.peers[0], recB.peers[0])
