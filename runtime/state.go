@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gale-stream/gale/internal/keygroup"
 	"github.com/gale-stream/gale/state"
 	"github.com/gale-stream/gale/topology"
@@ -99,6 +101,10 @@ func (l *Local) closeState() {
 // taskServices is what the runtime offers a task through
 // topology.Context.Services.
 type taskServices struct{ e *executor }
+
+// Registerer returns the registry the runtime exports metrics to, so that
+// spouts and bolts can add their own (nil: metrics are not exported).
+func (s taskServices) Registerer() prometheus.Registerer { return s.e.l.opts.Registerer }
 
 // StateBackend returns the task's keyed state, opening it on first use. It
 // returns nil when the worker has no state store (see Options.StateDir).
