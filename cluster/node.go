@@ -86,9 +86,11 @@ type outbound struct {
 
 // Start starts a node: it binds gossip, joins the seeds if any are given,
 // and starts the goroutines that keep the member table and the assignment
-// current. It returns an error wrapping [ErrInvalidConfig] for a bad config
-// and [ErrJoin] when seeds were given and none could be joined. Stop the
-// node with [Node.Leave] and [Node.Shutdown].
+// current. ctx bounds the join. It returns an error wrapping
+// [ErrInvalidConfig] for a bad config and [ErrJoin] when seeds were given and
+// none could be joined (in time); Start does not retry, so a caller that
+// starts nodes in any order retries with backoff. Stop the node with
+// [Node.Leave] and [Node.Shutdown].
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -145,15 +147,34 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	go n.send()
 
 	if seeds := n.seeds(); len(seeds) > 0 {
-		joined, err := n.ml.Join(seeds)
-		if err == nil {
-			err = ctx.Err()
+		// memberlist's Join takes no context, and shutting memberlist down
+		// does not interrupt a push-pull in flight. When ctx ends first,
+		// the join is abandoned: its goroutine ends on its own within
+		// memberlist's TCP timeout, and its result is dropped.
+		type result struct {
+			joined int
+			err    error
 		}
-		if joined == 0 || ctx.Err() != nil {
+		done := make(chan result, 1)
+		go func() {
+			joined, err := n.ml.Join(seeds)
+			done <- result{joined, err}
+		}()
+		var r result
+		select {
+		case r = <-done:
+		case <-ctx.Done():
 			_ = n.Shutdown()
-			return nil, fmt.Errorf("%w: node %s: seeds %v: %v (seeds down, or wrong gossip key or cluster label?)", ErrJoin, cfg.NodeID, seeds, err)
+			return nil, fmt.Errorf("%w: node %s: seeds %v: %w", ErrJoin, cfg.NodeID, seeds, ctx.Err())
 		}
-		n.log.Info("joined cluster", "seeds", seeds, "contacted", joined)
+		if r.joined == 0 {
+			_ = n.Shutdown()
+			return nil, fmt.Errorf("%w: node %s: seeds %v: %v (seeds down, or wrong gossip key or cluster label?)", ErrJoin, cfg.NodeID, seeds, r.err)
+		}
+		if r.err != nil {
+			n.log.Warn("some seeds could not be joined", "seeds", seeds, "err", r.err)
+		}
+		n.log.Info("joined cluster", "seeds", seeds, "contacted", r.joined)
 	}
 	n.mu.Lock()
 	n.mu.joined = true

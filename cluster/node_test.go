@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -382,5 +384,26 @@ func TestFencingTokensSurviveUnrelatedChanges(t *testing.T) {
 	}
 	if err := rebalanced.CheckWorker("words", 3, tokens[3]); !errors.Is(err, ErrStaleEpoch) {
 		t.Errorf("removed worker 3: %v, want ErrStaleEpoch", err)
+	}
+}
+
+func TestStartGivesUpWhenContextEnds(t *testing.T) {
+	// A seed that accepts TCP connections but never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = Start(ctx, testConfig("late", withSeeds(ln.Addr().String()), func(c *Config) {
+		c.Memberlist = func(mc *memberlist.Config) { LocalGossip(mc); mc.TCPTimeout = 3 * time.Second }
+	}))
+	if !errors.Is(err, ErrJoin) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Start = %v, want ErrJoin and DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Start took %v after its context ended", d)
 	}
 }
