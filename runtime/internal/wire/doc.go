@@ -44,6 +44,19 @@
 // registered with msgpack.RegisterExt decode as that type again. The fallback uses reflection and is several
 // times slower; keep hot-path values to the types above.
 //
+// # Lazy decoding
+//
+// Boxing three or four values per tuple into interfaces costs more than
+// everything else on the receiving side put together. A [Decoder] with
+// [Decoder.Lazy] set therefore validates tuple values completely but leaves
+// them encoded, in [Tuple.Raw]: a [RawValues] whose typed accessors
+// (StringAt, Int64At, Float64At, BoolAt, BytesAt) read one value without
+// allocating, and which a [ValueDecoder] turns into []any when a bolt asks
+// for all of them. The transport decodes lazily, so a connection's reader
+// only parses frames, and values are decoded by the tasks that use them, in
+// parallel. A tuple whose Values are nil is encoded from its Raw bytes, so
+// forwarding a received tuple costs a copy, not a re-encode.
+//
 // # Safety
 //
 // The [Decoder] never panics on input and checks every length against the
