@@ -221,6 +221,7 @@ func (s *Store) Checkpoint(ctx context.Context, id uint64, storage CheckpointSto
 	s.metrics.checkpointBytes.Set(float64(m.TotalBytes))
 	s.metrics.checkpointUploaded.Add(float64(m.UploadedBytes))
 	s.metrics.checkpointID.Set(float64(id))
+	s.metrics.checkpointTime.Set(float64(time.Now().UnixNano()) / 1e9)
 	s.log.Debug("checkpoint complete", "checkpoint", id, "epoch", epoch, "files", len(m.Files),
 		"total_bytes", m.TotalBytes, "uploaded_bytes", m.UploadedBytes, "duration", m.Duration)
 	if err := s.retain(ctx, storage, append(prev, m)); err != nil {

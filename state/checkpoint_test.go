@@ -570,7 +570,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	for _, name := range []string{"gale_state_write_bytes_total", "gale_state_pebble_flushes_total", "gale_state_pebble_disk_usage_bytes"} {
+	for _, name := range []string{"gale_state_write_bytes_total", "gale_state_checkpoint_last_timestamp_seconds", "gale_state_pebble_flushes_total", "gale_state_pebble_disk_usage_bytes"} {
 		if values[name] <= 0 {
 			t.Errorf("%s = %v, want > 0", name, values[name])
 		}

@@ -13,6 +13,7 @@ type metrics struct {
 	checkpointUploaded prometheus.Counter
 	checkpointFailures prometheus.Counter
 	checkpointID       prometheus.Gauge
+	checkpointTime     prometheus.Gauge
 	restoreDuration    prometheus.Histogram
 	restoreBytes       prometheus.Counter
 	writeBytes         *prometheus.CounterVec
@@ -44,6 +45,10 @@ func newMetrics(reg prometheus.Registerer, db *pebble.DB) (*metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "checkpoint_last_id",
 			Help: "Id of the last complete checkpoint written by this store.",
 		}),
+		checkpointTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "checkpoint_last_timestamp_seconds",
+			Help: "Unix time of the last complete checkpoint; time() minus it is the checkpoint age.",
+		}),
 		restoreDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "restore_duration_seconds",
 			Help:    "Time to restore scopes from checkpoints.",
@@ -71,7 +76,7 @@ func newMetrics(reg prometheus.Registerer, db *pebble.DB) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		m.checkpointDuration, m.checkpointBytes, m.checkpointUploaded, m.checkpointFailures,
-		m.checkpointID, m.restoreDuration, m.restoreBytes, m.writeBytes, m.cacheHits, m.cacheMisses,
+		m.checkpointID, m.checkpointTime, m.restoreDuration, m.restoreBytes, m.writeBytes, m.cacheHits, m.cacheMisses,
 		newPebbleCollector(db),
 	} {
 		if err := reg.Register(c); err != nil {

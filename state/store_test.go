@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -332,5 +333,26 @@ func TestCloseDuringPendingCheckpointDiscardsLaterWrites(t *testing.T) {
 	got := readCounters(t, tasks(t, s, "c", 1), 10)
 	if got[3] != 1 || len(got) != 10 {
 		t.Fatalf("after close during a pending checkpoint: key 3 = %d (%d keys); want the barrier's 1", got[3], len(got))
+	}
+}
+
+func TestOptionsValidateReportsEveryProblem(t *testing.T) {
+	o := Options{CacheSize: -1, MemTableSize: 1000, BackendCacheBytes: -5, Retain: -1}
+	err := o.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted bad options")
+	}
+	for _, field := range []string{"CacheSize", "MemTableSize", "BackendCacheBytes", "Retain"} {
+		if !strings.Contains(err.Error(), field) {
+			t.Errorf("Validate error %q does not mention %s", err, field)
+		}
+	}
+	if _, err := Open(t.TempDir(), o); err == nil {
+		t.Fatal("Open accepted bad options")
+	}
+	var d Options
+	d.EnsureDefaults()
+	if d.FS == nil || d.Logger == nil || d.CacheSize != defaultCacheSize || d.Retain != defaultRetain || d.Validate() != nil {
+		t.Fatalf("defaults: %+v", d)
 	}
 }
