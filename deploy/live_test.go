@@ -320,8 +320,8 @@ func checkAlerts(t *testing.T, p *promServer) {
 		return nil
 	})
 
-	// The conditions that are really true here are pending under the real
-	// rules (their `for` has not passed).
+	// The conditions that are really true here are detected by the real
+	// rules, unchanged.
 	for name, f := range forcedAlerts {
 		if len(f.replace) > 0 {
 			continue
@@ -331,7 +331,9 @@ func checkAlerts(t *testing.T, p *promServer) {
 			if err != nil {
 				return err
 			}
-			if st := findAlert(as, name, false, f.want); st != "pending" {
+			// Pending until `for` passes; firing on a machine slow enough
+			// that it did.
+			if st := findAlert(as, name, false, f.want); st != "pending" && st != "firing" {
 				return fmt.Errorf("%s %v: state %q, want pending", name, f.want, st)
 			}
 			return nil
