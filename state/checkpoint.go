@@ -207,6 +207,7 @@ func (s *Store) Checkpoint(ctx context.Context, id uint64, storage CheckpointSto
 	// Upload phase.
 	m = &Manifest{ID: id, Epoch: epoch, StoreID: s.id, Created: created.UTC(), Scopes: scopes}
 	if err := s.upload(ctx, staging, storage, prev, m); err != nil {
+		s.discardUploads(storage, prev, m)
 		return nil, err
 	}
 	m.Duration = time.Since(start)
@@ -215,6 +216,7 @@ func (s *Store) Checkpoint(ctx context.Context, id uint64, storage CheckpointSto
 		return nil, err
 	}
 	if err := storage.PutManifest(ctx, id, data); err != nil {
+		s.discardUploads(storage, prev, m)
 		return nil, err
 	}
 	s.metrics.checkpointDuration.Observe(m.Duration.Seconds())
@@ -338,6 +340,28 @@ func (s *Store) upload(ctx context.Context, staging string, storage CheckpointSt
 		m.UploadedBytes += f.Size
 	}
 	return nil
+}
+
+// discardUploads deletes, best effort, the files a failed checkpoint m
+// uploaded that no complete checkpoint references. What it misses, the next
+// checkpoint's retention deletes.
+func (s *Store) discardUploads(storage CheckpointStorage, prev []*Manifest, m *Manifest) {
+	referenced := make(map[string]bool)
+	for _, p := range prev {
+		for _, f := range p.Files {
+			referenced[f.Path] = true
+		}
+	}
+	// The checkpoint's ctx may be what failed; cleanup gets its own bound.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, f := range m.Files {
+		if !referenced[f.Path] {
+			if err := storage.DeleteFile(ctx, f.Path); err != nil {
+				s.log.Warn("checkpoint cleanup failed", "checkpoint", m.ID, "file", f.Path, "err", err)
+			}
+		}
+	}
 }
 
 func (s *Store) uploadFile(ctx context.Context, storage CheckpointStorage, local string, f ManifestFile) (uint32, error) {

@@ -433,16 +433,17 @@ func TestFlushForCheckpointHoldsLaterWrites(t *testing.T) {
 	}
 }
 
-// failingStorage fails PutFile while armed.
+// failingStorage fails PutFile, after two successful ones, while armed.
 type failingStorage struct {
 	CheckpointStorage
 	armed atomic.Bool
+	puts  atomic.Int32
 }
 
 var errStorageDown = errors.New("storage down")
 
 func (f *failingStorage) PutFile(ctx context.Context, name string, r io.Reader) (int64, error) {
-	if f.armed.Load() {
+	if f.armed.Load() && f.puts.Add(1) > 2 {
 		return 0, errStorageDown
 	}
 	return f.CheckpointStorage.PutFile(ctx, name, r)
@@ -488,6 +489,24 @@ func TestCheckpointFaults(t *testing.T) {
 			st.armed.Store(false)
 			if ids, _ := st.ListManifests(ctx); !slices.Equal(ids, []uint64{1}) {
 				t.Fatalf("manifests after failed checkpoint: %v, want [1]", ids)
+			}
+			// What the failed checkpoint uploaded is gone again.
+			m1, err := ReadManifest(ctx, st, 1)
+			must(t, err)
+			var want1 []string
+			for _, f := range m1.Files {
+				want1 = append(want1, f.Path)
+			}
+			stored, err := st.ListFiles(ctx)
+			must(t, err)
+			var names []string
+			for _, f := range stored {
+				names = append(names, f.Name)
+			}
+			slices.Sort(names)
+			slices.Sort(want1)
+			if !slices.Equal(names, want1) {
+				t.Fatalf("storage after the failed checkpoint holds %v, want checkpoint 1's files %v", names, want1)
 			}
 			// The store keeps working, and the next checkpoint succeeds.
 			writeCounters(t, bs, seq(1200), func(i int) int64 { return int64(i) + 3 })
