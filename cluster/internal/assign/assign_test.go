@@ -356,15 +356,17 @@ func TestScale1000Nodes100000Tasks(t *testing.T) {
 				t.Skip("second 100,000-worker model skipped under -short and -race")
 			}
 			in := Input{Nodes: nodes(1000, 100), Topologies: tc.topos}
-			start := time.Now()
+			// CPU time, not wall time, is asserted: the test machines are
+			// shared, and a loaded one stretches wall time several times.
+			start, startCPU := time.Now(), cpuTime(t)
 			a, err := Compute(in)
-			elapsed := time.Since(start)
+			elapsed, elapsedCPU := time.Since(start), cpuTime(t)-startCPU
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("cold start: %v", elapsed)
-			if !raceEnabled && elapsed > time.Second {
-				t.Errorf("Compute took %v, want < 1s", elapsed)
+			t.Logf("cold start: %v wall, %v CPU", elapsed, elapsedCPU)
+			if !raceEnabled && elapsedCPU > time.Second {
+				t.Errorf("Compute took %v of CPU, want < 1s", elapsedCPU)
 			}
 			check(t, in, a)
 			b, err := Compute(shuffled(in, rand.New(rand.NewPCG(3, 4))))
@@ -498,3 +500,4 @@ func TestSinceChangesOnlyForChangedWorkers(t *testing.T) {
 		}
 	}
 }
+
