@@ -500,4 +500,3 @@ func TestSinceChangesOnlyForChangedWorkers(t *testing.T) {
 		}
 	}
 }
-
