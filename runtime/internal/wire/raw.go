@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -29,90 +31,99 @@ func (r RawValues) Len() int { return r.n }
 // an array header. It aliases the frame: do not modify it.
 func (r RawValues) Encoded() []byte { return r.b }
 
-// at returns a decoder positioned at value i.
-func (r RawValues) at(i int) (Decoder, error) {
+// offset returns where value i starts. Scalars are stepped over inline;
+// anything else is skipped by a Decoder.
+func (r RawValues) offset(i int) (int, error) {
 	if i < 0 || i >= r.n {
-		return Decoder{}, fmt.Errorf("%w: value %d of %d", ErrType, i, r.n)
+		return 0, fmt.Errorf("%w: value %d of %d", ErrType, i, r.n)
 	}
-	d := Decoder{b: r.b}
-	for range i {
-		if size := d.scalarSize(); size > 0 {
-			d.off += size
-			continue
+	off := 0
+	for ; i > 0; i-- {
+		n := scalarLen(r.b, off)
+		if n == 0 {
+			d := Decoder{b: r.b, off: off}
+			if err := d.skip(1); err != nil {
+				return 0, err
+			}
+			n = d.off - off
 		}
-		if err := d.skip(1); err != nil {
-			return d, err
-		}
+		off += n
 	}
-	return d, nil
+	if off >= len(r.b) {
+		return 0, errTrunc("missing value")
+	}
+	return off, nil
+}
+
+// scalarLen is [Decoder.scalarSize] for the value at b[off].
+func scalarLen(b []byte, off int) int {
+	d := Decoder{b: b, off: off}
+	return d.scalarSize()
+}
+
+// fixed returns the n bytes after the format byte at off, or an error.
+func fixed(b []byte, off, n int) ([]byte, error) {
+	if n > len(b)-off-1 {
+		return nil, errTrunc("value cut short")
+	}
+	return b[off+1 : off+1+n], nil
 }
 
 func typeErr(i int, want string, c byte) error {
 	return fmt.Errorf("%w: value %d is not %s (format 0x%02x)", ErrType, i, want, c)
 }
 
-// peek returns the format byte of the value at d's position.
-func (d *Decoder) peek() (byte, error) {
-	if d.off >= len(d.b) {
-		return 0, errTrunc("missing value")
-	}
-	return d.b[d.off], nil
-}
-
 // StringAt returns value i as a string, aliasing the frame. A binary value
 // is returned as a string too. Other types give an error wrapping [ErrType].
 func (r RawValues) StringAt(i int) (string, error) {
-	d, err := r.at(i)
+	off, err := r.offset(i)
 	if err != nil {
 		return "", err
 	}
-	c, err := d.peek()
-	if err != nil {
-		return "", err
-	}
-	switch c {
-	case mpBin8, mpBin16, mpBin32:
-		b, err := r.BytesAt(i)
-		if err != nil || len(b) == 0 {
-			return "", err
+	c := r.b[off]
+	if c&0xe0 == 0xa0 { // fixstr, the common case
+		n := int(c & 0x1f)
+		if n > len(r.b)-off-1 {
+			return "", errTrunc("string cut short")
 		}
-		return unsafe.String(&b[0], len(b)), nil
+		if n == 0 {
+			return "", nil
+		}
+		return unsafe.String(&r.b[off+1], n), nil
 	}
-	d.off++
-	n, ok, err := d.strLen(c)
-	if err != nil {
+	p, err := r.bytesAt(i, off)
+	if err != nil || len(p) == 0 {
 		return "", err
 	}
-	if !ok {
-		return "", typeErr(i, "a string", c)
-	}
-	return d.str(n)
+	return unsafe.String(&p[0], len(p)), nil
 }
 
 // BytesAt returns value i as a byte slice, aliasing the frame (do not
 // modify it). A string value is returned as its bytes too.
 func (r RawValues) BytesAt(i int) ([]byte, error) {
-	d, err := r.at(i)
+	off, err := r.offset(i)
 	if err != nil {
 		return nil, err
 	}
-	c, err := d.readByte()
-	if err != nil {
-		return nil, err
-	}
+	return r.bytesAt(i, off)
+}
+
+func (r RawValues) bytesAt(i, off int) ([]byte, error) {
+	d := Decoder{b: r.b, off: off + 1}
 	var n uint64
-	switch c {
-	case mpBin8:
+	var err error
+	switch c := r.b[off]; c {
+	case mpBin8, mpStr8:
 		n, err = d.u8()
-	case mpBin16:
+	case mpBin16, mpStr16:
 		n, err = d.u16()
-	case mpBin32:
+	case mpBin32, mpStr32:
 		n, err = d.u32()
 	default:
-		var ok bool
-		if n, ok, err = d.strLen(c); err == nil && !ok {
-			return nil, typeErr(i, "bytes", c)
+		if c&0xe0 != 0xa0 {
+			return nil, typeErr(i, "a string or bytes", c)
 		}
+		n = uint64(c & 0x1f)
 	}
 	if err != nil {
 		return nil, err
@@ -122,76 +133,114 @@ func (r RawValues) BytesAt(i int) ([]byte, error) {
 
 // Int64At returns value i, which must be an integer that fits in an int64.
 func (r RawValues) Int64At(i int) (int64, error) {
-	d, err := r.at(i)
+	off, err := r.offset(i)
 	if err != nil {
 		return 0, err
 	}
-	c, err := d.readByte()
-	if err != nil {
-		return 0, err
+	c := r.b[off]
+	switch {
+	case c <= 0x7f:
+		return int64(c), nil
+	case c >= 0xe0:
+		return int64(int8(c)), nil
 	}
-	v, u, isU, err := d.integer(c)
-	if err != nil {
+	var p []byte
+	switch c {
+	case mpUint8, mpInt8:
+		p, err = fixed(r.b, off, 1)
+	case mpUint16, mpInt16:
+		p, err = fixed(r.b, off, 2)
+	case mpUint32, mpInt32:
+		p, err = fixed(r.b, off, 4)
+	case mpUint64, mpInt64:
+		p, err = fixed(r.b, off, 8)
+	default:
 		return 0, typeErr(i, "an integer", c)
 	}
-	if isU {
-		return 0, fmt.Errorf("%w: value %d: %d overflows int64", ErrType, i, u)
-	}
-	return v, nil
-}
-
-// Float64At returns value i, which must be a float or an integer.
-func (r RawValues) Float64At(i int) (float64, error) {
-	d, err := r.at(i)
-	if err != nil {
-		return 0, err
-	}
-	c, err := d.readByte()
 	if err != nil {
 		return 0, err
 	}
 	switch c {
-	case mpFloat64:
-		x, err := d.u64()
-		return math.Float64frombits(x), err
-	case mpFloat32:
-		x, err := d.u32()
-		return float64(math.Float32frombits(uint32(x))), err
+	case mpUint8:
+		return int64(p[0]), nil
+	case mpInt8:
+		return int64(int8(p[0])), nil
+	case mpUint16:
+		return int64(binary.BigEndian.Uint16(p)), nil
+	case mpInt16:
+		return int64(int16(binary.BigEndian.Uint16(p))), nil
+	case mpUint32:
+		return int64(binary.BigEndian.Uint32(p)), nil
+	case mpInt32:
+		return int64(int32(binary.BigEndian.Uint32(p))), nil
+	case mpInt64:
+		return int64(binary.BigEndian.Uint64(p)), nil
 	}
-	v, u, isU, err := d.integer(c)
+	u := binary.BigEndian.Uint64(p)
+	if u > math.MaxInt64 {
+		return 0, fmt.Errorf("%w: value %d: %d overflows int64", ErrType, i, u)
+	}
+	return int64(u), nil
+}
+
+// Float64At returns value i, which must be a float or an integer.
+func (r RawValues) Float64At(i int) (float64, error) {
+	off, err := r.offset(i)
 	if err != nil {
-		return 0, typeErr(i, "a number", c)
+		return 0, err
 	}
-	if isU {
-		return float64(u), nil
+	switch c := r.b[off]; c {
+	case mpFloat64:
+		p, err := fixed(r.b, off, 8)
+		if err != nil {
+			return 0, err
+		}
+		return math.Float64frombits(binary.BigEndian.Uint64(p)), nil
+	case mpFloat32:
+		p, err := fixed(r.b, off, 4)
+		if err != nil {
+			return 0, err
+		}
+		return float64(math.Float32frombits(binary.BigEndian.Uint32(p))), nil
+	case mpUint64:
+		p, err := fixed(r.b, off, 8)
+		if err != nil {
+			return 0, err
+		}
+		return float64(binary.BigEndian.Uint64(p)), nil
 	}
-	return float64(v), nil
+	v, err := r.Int64At(i)
+	if errors.Is(err, ErrType) {
+		return 0, typeErr(i, "a number", r.b[off])
+	}
+	return float64(v), err
 }
 
 // BoolAt returns value i, which must be a bool.
 func (r RawValues) BoolAt(i int) (bool, error) {
-	d, err := r.at(i)
+	off, err := r.offset(i)
 	if err != nil {
 		return false, err
 	}
-	c, err := d.peek()
-	if err != nil {
-		return false, err
-	}
-	if c != mpTrue && c != mpFalse {
+	switch c := r.b[off]; c {
+	case mpTrue:
+		return true, nil
+	case mpFalse:
+		return false, nil
+	default:
 		return false, typeErr(i, "a bool", c)
 	}
-	return c == mpTrue, nil
 }
 
 // At decodes value i into an interface value, as [ValueDecoder.Decode]
 // would, but boxing it the ordinary way.
 func (r RawValues) At(i int) (any, error) {
-	d, err := r.at(i)
+	off, err := r.offset(i)
 	if err != nil {
 		return nil, err
 	}
-	return d.readValue(1) // d.a is nil: ordinary boxing
+	d := Decoder{b: r.b, off: off} // no arena: ordinary boxing
+	return d.readValue(1)
 }
 
 // String formats the values for debugging.

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -150,4 +151,89 @@ func TestLazyRejectsWhatEagerRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRawAccessorFormats(t *testing.T) {
+	vals := []any{int64(-100), int64(-30000), int64(-2000000000), int64(200), int64(60000),
+		int64(4000000000), strings.Repeat("s", 40), strings.Repeat("t", 300), float32(0.25), uint64(1 << 63)}
+	var e Encoder
+	for _, v := range vals {
+		if err := e.WriteValue(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := RawValues{b: e.B, n: len(vals)}
+	for i := range 6 {
+		if got, err := r.Int64At(i); err != nil || got != vals[i].(int64) {
+			t.Errorf("Int64At(%d) = %d, %v; want %d", i, got, err, vals[i])
+		}
+		if got, err := r.Float64At(i); err != nil || got != float64(vals[i].(int64)) {
+			t.Errorf("Float64At(%d) = %v, %v", i, got, err)
+		}
+	}
+	for i := 6; i < 8; i++ {
+		if got, err := r.StringAt(i); err != nil || got != vals[i] {
+			t.Errorf("StringAt(%d) = %q, %v", i, got, err)
+		}
+	}
+	if got, err := r.Float64At(8); err != nil || got != 0.25 {
+		t.Errorf("Float64At(8) = %v, %v", got, err)
+	}
+	if got, err := r.Float64At(9); err != nil || got != float64(uint64(1<<63)) {
+		t.Errorf("Float64At(9) = %v, %v", got, err)
+	}
+	// Cut the encoding short anywhere: accessors fail, never panic.
+	for cut := range len(e.B) {
+		short := RawValues{b: e.B[:cut], n: len(vals)}
+		for i := range len(vals) {
+			short.StringAt(i)
+			short.BytesAt(i)
+			short.Int64At(i)
+			short.Float64At(i)
+			short.BoolAt(i)
+			short.At(i)
+		}
+	}
+}
+
+// FuzzRawValues calls every accessor on arbitrary bytes: none may panic, and
+// an accessor that succeeds must agree with At.
+func FuzzRawValues(f *testing.F) {
+	var e Encoder
+	for _, v := range []any{"a", int64(-1), 1.5, true, []byte("b"), nil, int64(1 << 40)} {
+		e.WriteValue(v)
+	}
+	f.Add(e.B, uint8(7))
+	f.Add([]byte{0xd9, 0xff, 'a'}, uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, n uint8) {
+		r := RawValues{b: data, n: int(n % 16)}
+		for i := -1; i <= r.n; i++ {
+			v, errAt := r.At(i)
+			if x, err := r.Int64At(i); err == nil {
+				if errAt != nil || v != x {
+					t.Fatalf("Int64At(%d) = %d, At = %#v, %v", i, x, v, errAt)
+				}
+			}
+			if s, err := r.StringAt(i); err == nil {
+				if errAt != nil {
+					t.Fatalf("StringAt(%d) = %q, At failed: %v", i, s, errAt)
+				}
+				switch w := v.(type) {
+				case string:
+					if w != s {
+						t.Fatalf("StringAt(%d) = %q, At = %q", i, s, w)
+					}
+				case []byte:
+					if string(w) != s {
+						t.Fatalf("StringAt(%d) = %q, At = %q", i, s, w)
+					}
+				}
+			}
+			if b, err := r.BoolAt(i); err == nil && (errAt != nil || v != b) {
+				t.Fatalf("BoolAt(%d) = %v, At = %#v, %v", i, b, v, errAt)
+			}
+			r.BytesAt(i)
+			r.Float64At(i)
+		}
+	})
 }

@@ -77,3 +77,41 @@ func BenchmarkRawAccessors(b *testing.B) {
 	b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "tuples/s")
 	_ = sum
 }
+
+func BenchmarkValueDecoder(b *testing.B) {
+	buf, err := AppendFrame(nil, benchBatch(64))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := Decoder{Lazy: true}
+	var f Frame
+	if err := d.DecodeOwned(buf, &f); err != nil {
+		b.Fatal(err)
+	}
+	var vd ValueDecoder
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range f.Batch.Items {
+			if _, err := vd.Decode(f.Batch.Items[i].Tuple.Raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "tuples/s")
+}
+
+func BenchmarkDecodeBatchLazy(b *testing.B) {
+	buf, err := AppendFrame(nil, benchBatch(64))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := Decoder{Lazy: true}
+	var f Frame
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.DecodeOwned(buf, &f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "tuples/s")
+}
