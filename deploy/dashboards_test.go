@@ -62,9 +62,10 @@ type panel struct {
 		H, W, X, Y int
 	} `json:"gridPos"`
 	Targets []struct {
-		RefID      string      `json:"refId"`
-		Expr       string      `json:"expr"`
-		Datasource *datasource `json:"datasource"`
+		RefID        string      `json:"refId"`
+		Expr         string      `json:"expr"`
+		LegendFormat string      `json:"legendFormat"`
+		Datasource   *datasource `json:"datasource"`
 	} `json:"targets"`
 	Panels []panel `json:"panels"` // of a collapsed row
 }

@@ -32,8 +32,27 @@ func TestDashboardQueriesOnPrometheus(t *testing.T) {
 
 // check is one query to evaluate.
 type check struct {
-	where string // dashboard, panel, query and binding, for messages
-	expr  string
+	where  string // dashboard, panel, query and binding, for messages
+	expr   string
+	legend string // legendFormat: every {{label}} must be on the result
+}
+
+var legendLabel = regexp.MustCompile(`\{\{\s*(\w+)\s*\}\}`)
+
+// legendProblem names a label the legend shows that no series of the
+// result carries, which Grafana would render as an empty string.
+func legendProblem(legend string, s []sample) string {
+	for _, m := range legendLabel.FindAllStringSubmatch(legend, -1) {
+		found := false
+		for _, x := range s {
+			_, ok := x.Metric[m[1]]
+			found = found || ok
+		}
+		if !found {
+			return fmt.Sprintf("legend %q shows {{%s}}, which no series of the result has", legend, m[1])
+		}
+	}
+	return ""
 }
 
 func checkPanels(t *testing.T, p *promServer, ds []*dashboard) {
@@ -61,7 +80,7 @@ func checkPanels(t *testing.T, p *promServer, ds []*dashboard) {
 					for _, m := range metricNames(expr) {
 						evaluated[m] = true
 					}
-					checks = append(checks, check{where, expr})
+					checks = append(checks, check{where, expr, tg.LegendFormat})
 				}
 			}
 		}
@@ -91,6 +110,10 @@ func checkPanels(t *testing.T, p *promServer, ds []*dashboard) {
 			case !hasData(s):
 				lastErr[c.where] = fmt.Sprintf("no data: %v", s)
 				next = append(next, c)
+			default:
+				if msg := legendProblem(c.legend, s); msg != "" {
+					t.Errorf("%s\n\t%s\n\t%s", c.where, c.expr, msg)
+				}
 			}
 		}
 		pending = next
