@@ -708,32 +708,41 @@ func (d *Decoder) checkValues(n int) error {
 	return nil
 }
 
+// scalarSizes maps a format byte to the encoded size of a scalar that needs
+// no further checks (nil, bool, integer, float, fixstr), or 0.
+var scalarSizes = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c <= 0x7f, c >= 0xe0, c == mpNil, c == mpTrue, c == mpFalse:
+			t[c] = 1
+		case c&0xe0 == 0xa0:
+			t[c] = uint8(1 + c&0x1f)
+		case c == mpUint8, c == mpInt8:
+			t[c] = 2
+		case c == mpUint16, c == mpInt16:
+			t[c] = 3
+		case c == mpUint32, c == mpInt32, c == mpFloat32:
+			t[c] = 5
+		case c == mpUint64, c == mpInt64, c == mpFloat64:
+			t[c] = 9
+		}
+	}
+	return t
+}()
+
 // scalarSize returns the encoded size of the value at d.off if it is a
-// scalar that needs no further checks (nil, bool, integer, float, short
-// string) and lies wholly within the input, or 0.
+// scalar that needs no further checks and lies wholly within the input, or 0.
 func (d *Decoder) scalarSize() int {
-	if d.off >= len(d.b) {
+	return scalarLen(d.b, d.off)
+}
+
+// scalarLen is scalarSize for the value at b[off].
+func scalarLen(b []byte, off int) int {
+	if off < 0 || off >= len(b) {
 		return 0
 	}
-	c := d.b[d.off]
-	var size int
-	switch {
-	case c <= 0x7f, c >= 0xe0, c == mpNil, c == mpTrue, c == mpFalse:
-		size = 1
-	case c&0xe0 == 0xa0:
-		size = 1 + int(c&0x1f)
-	case c == mpUint8, c == mpInt8:
-		size = 2
-	case c == mpUint16, c == mpInt16:
-		size = 3
-	case c == mpUint32, c == mpInt32, c == mpFloat32:
-		size = 5
-	case c == mpUint64, c == mpInt64, c == mpFloat64:
-		size = 9
-	default:
-		return 0
-	}
-	if size > len(d.b)-d.off {
+	size := int(scalarSizes[b[off]])
+	if size > len(b)-off {
 		return 0
 	}
 	return size

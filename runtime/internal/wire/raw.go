@@ -55,12 +55,6 @@ func (r RawValues) offset(i int) (int, error) {
 	return off, nil
 }
 
-// scalarLen is [Decoder.scalarSize] for the value at b[off].
-func scalarLen(b []byte, off int) int {
-	d := Decoder{b: b, off: off}
-	return d.scalarSize()
-}
-
 // fixed returns the n bytes after the format byte at off, or an error.
 func fixed(b []byte, off, n int) ([]byte, error) {
 	if n > len(b)-off-1 {
