@@ -23,6 +23,7 @@ const (
 
 var memberStateNames = [...]string{MemberAlive: "alive", MemberSuspect: "suspect", MemberDead: "dead", MemberLeft: "left"}
 
+// String returns "alive", "suspect", "dead", "left" or "unknown".
 func (s MemberState) String() string {
 	if int(s) < len(memberStateNames) && memberStateNames[s] != "" {
 		return memberStateNames[s]

@@ -47,6 +47,7 @@ type Node struct {
 	keyring        *memberlist.Keyring // the one memberlist uses, or nil
 	gossipInterval time.Duration
 	alive          atomic.Int32 // members alive, for the broadcast queue
+	isCoord        atomic.Bool  // set by reconcile
 
 	inbox  chan []byte   // messages handed off by the delegate
 	outbox chan outbound // reliable sends for the sender goroutine
@@ -70,6 +71,7 @@ type Node struct {
 		joined  bool
 		state   state
 		encoded []byte        // cached msgState of state; nil when stale
+		gen     uint64        // counts state changes
 		changed chan struct{} // closed and replaced at every state change
 	}
 
@@ -299,12 +301,10 @@ func (n *Node) Changed() <-chan struct{} {
 	return n.mu.changed
 }
 
-// IsCoordinator reports whether this node coordinates the cluster at the
-// moment.
-func (n *Node) IsCoordinator() bool {
-	c, ok := Coordinator(n.Members())
-	return ok && c.ID == n.cfg.NodeID
-}
+// IsCoordinator reports whether this node coordinated the cluster when it
+// last looked (it looks at every membership event and every
+// ReconcileInterval).
+func (n *Node) IsCoordinator() bool { return n.isCoord.Load() }
 
 // Topologies returns the submitted topologies that are not killed, sorted by
 // name. The results share slices with the node and must not be modified.
@@ -538,23 +538,33 @@ func (n *Node) observe(node *memberlist.Node, st MemberState) {
 // changedLocked wakes the Changed watchers and drops the cached encoding.
 func (n *Node) changedLocked() {
 	n.mu.encoded = nil
+	n.mu.gen++
 	close(n.mu.changed)
 	n.mu.changed = make(chan struct{})
 }
 
-// encodedState returns the node's state as a msgState message.
+// encodedState returns the node's state as a msgState message. It encodes
+// outside the lock (a big state takes milliseconds), and caches the result
+// unless the state changed meanwhile.
 func (n *Node) encodedState() []byte {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.mu.encoded == nil {
-		b, err := encodeMessage(msgState, n.mu.state.wire())
-		if err != nil {
-			n.log.Error("encode gossip state", "err", err)
-			return nil
-		}
+	if b := n.mu.encoded; b != nil {
+		n.mu.Unlock()
+		return b
+	}
+	w, gen := n.mu.state.wire(), n.mu.gen
+	n.mu.Unlock()
+	b, err := encodeMessage(msgState, w)
+	if err != nil {
+		n.log.Error("encode gossip state", "err", err)
+		return nil
+	}
+	n.mu.Lock()
+	if n.mu.gen == gen {
 		n.mu.encoded = b
 	}
-	return n.mu.encoded
+	n.mu.Unlock()
+	return b
 }
 
 // announce queues a broadcast of this node's epoch and topology digest.
@@ -745,6 +755,7 @@ func (n *Node) reconcile() {
 	joined := n.mu.joined
 	n.mu.Unlock()
 	coordinating := ok && c.ID == n.cfg.NodeID && joined
+	n.isCoord.Store(coordinating)
 	if coordinating != n.coordinating {
 		n.coordinating = coordinating
 		if coordinating {
