@@ -20,31 +20,28 @@
 // # Using state in a bolt
 //
 // The runtime offers a Backend through topology.Context.Services; a bolt
-// gets it with [BackendOf] in Prepare and creates its handles there. Before
-// each tuple the runtime (or the bolt) binds the tuple's key:
+// gets it with [BackendOf] in Prepare and creates its handles there:
 //
 //	func (c *counter) Prepare(ctx context.Context, tc *topology.Context) error {
 //		b, err := state.BackendOf(tc)
 //		if err != nil {
 //			return err
 //		}
-//		c.b, c.n = b, state.NewCounter(b, "count")
+//		c.n = state.NewCounter(b, "count")
 //		return nil
 //	}
 //
 //	func (c *counter) Execute(ctx context.Context, t topology.Tuple, out topology.Emitter) error {
-//		if err := c.b.SetCurrentKey(keygroup.AppendKey(nil, t.String("word"))); err != nil {
-//			return err
-//		}
-//		n, err := c.n.Add(1)
+//		n, err := c.n.Add(1) // the count of t's key
 //		...
 //	}
 //
-// Keys are the canonical encoding of the grouping fields made by
-// internal/keygroup.AppendKey, the same bytes the fields grouping hashes, so
-// a key's tuples and its state always meet in the task owning its key group.
-// A key outside the task's range is a routing bug and fails with
-// [ErrKeyGroupOutOfRange].
+// Before Execute, the runtime binds the Backend to the key of a tuple that
+// arrived over a fields grouping ([Backend.SetCurrentKey] with the grouping
+// fields encoded by [AppendRecordKey], the bytes the grouping hashed), so a
+// key's tuples and its state always meet in the task owning its key group.
+// A bolt may bind another key itself, as long as it belongs to the task; a
+// key outside the task's range fails with [ErrKeyGroupOutOfRange].
 //
 // # Key layout
 //

@@ -25,7 +25,7 @@ func Example() {
 	b, _ := store.Task(scope)
 	count := state.NewCounter(b, "count")
 	for _, w := range []string{"to", "be", "or", "not", "to", "be"} {
-		_ = b.SetCurrentKey(keygroup.AppendKey(nil, w))
+		_ = b.SetCurrentKey(state.AppendRecordKey(nil, w)) // the runtime does this for fields-grouped tuples
 		_, _ = count.Add(1)
 	}
 	// At the barrier of checkpoint 1, then the checkpoint itself.
@@ -53,7 +53,7 @@ func Example() {
 	b2, _ := store2.Task(scope2)
 	count2 := state.NewCounter(b2, "count")
 	for _, w := range []string{"to", "be", "or", "not"} {
-		k := keygroup.AppendKey(nil, w)
+		k := state.AppendRecordKey(nil, w)
 		if !scope2.Groups.Contains(keygroup.Of(k, 128)) {
 			continue // another task's key
 		}

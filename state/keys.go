@@ -37,6 +37,17 @@ const (
 	MaxMaxParallelism = OperatorGroup
 )
 
+// AppendRecordKey appends to dst the canonical encoding of a record key
+// made of values (the fields a fields grouping groups by, in order): the
+// bytes the fields grouping hashes to route a tuple, and the bytes
+// [Backend.SetCurrentKey] expects.
+func AppendRecordKey(dst []byte, values ...any) []byte {
+	for _, v := range values {
+		dst = keygroup.AppendKey(dst, v)
+	}
+	return dst
+}
+
 // Key is a decoded state key.
 type Key struct {
 	Topology  string

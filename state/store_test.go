@@ -44,7 +44,7 @@ func fullScope(topo, comp string, task, parallelism, maxPar int) Scope {
 		Groups: keygroup.RangeOf(task, parallelism, maxPar)}
 }
 
-func key(v any) []byte { return keygroup.AppendKey(nil, v) }
+func key(v any) []byte { return AppendRecordKey(nil, v) }
 
 type sessionInfo struct {
 	User   string
@@ -354,5 +354,13 @@ func TestOptionsValidateReportsEveryProblem(t *testing.T) {
 	d.EnsureDefaults()
 	if d.FS == nil || d.Logger == nil || d.CacheSize != defaultCacheSize || d.Retain != defaultRetain || d.Validate() != nil {
 		t.Fatalf("defaults: %+v", d)
+	}
+}
+
+func TestAppendRecordKeyMatchesTheGroupingEncoding(t *testing.T) {
+	got := AppendRecordKey(nil, "user", int32(7), true)
+	want := keygroup.AppendKey(keygroup.AppendKey(keygroup.AppendKey(nil, "user"), int64(7)), true)
+	if string(got) != string(want) {
+		t.Fatalf("AppendRecordKey = %q, want %q", got, want)
 	}
 }
