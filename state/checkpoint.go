@@ -161,9 +161,11 @@ func (s *Store) waitReleased(ctx context.Context, id uint64) error {
 //
 // Checkpoint returns ErrFenced when storage holds a checkpoint written
 // under a higher epoch than the store's, and ErrCheckpointExists when it
-// holds one with an id at or above id. On any error no manifest is written
-// and the checkpoint does not exist; files already copied are deleted by a
-// later checkpoint's retention.
+// holds one with an id at or above id. Fencing is checked before the
+// upload; a newer owner's checkpoint that appears during the upload is
+// detected by the next Checkpoint. On any error no manifest is written and
+// the checkpoint does not exist; the files it copied are deleted (what a
+// failed delete leaves, a later checkpoint's retention deletes).
 func (s *Store) Checkpoint(ctx context.Context, id uint64, storage CheckpointStorage) (m *Manifest, err error) {
 	start := time.Now()
 	s.ckptMu.Lock()
