@@ -90,6 +90,14 @@ type Config struct {
 	// ReconcileInterval is how often the node re-checks membership and the
 	// assignment even when no event arrived. Default: 1s.
 	ReconcileInterval time.Duration
+
+	// SettleTime is how long membership must stay unchanged before the
+	// coordinator publishes an assignment for it, so that nodes joining or
+	// failing together cost one epoch rather than one each. A change keeps
+	// waiting at most ten times as long while membership keeps moving.
+	// Changes of the topologies alone are published at once. Negative
+	// means no wait. Default: 1s.
+	SettleTime time.Duration
 }
 
 // Defaults of [Config].
@@ -99,6 +107,7 @@ const (
 	DefaultVersion           = "dev"
 	DefaultClusterLabel      = "gale"
 	DefaultReconcileInterval = time.Second
+	DefaultSettleTime        = time.Second
 )
 
 // LocalGossip sets memberlist's loopback timings (memberlist's
@@ -138,6 +147,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ReconcileInterval == 0 {
 		c.ReconcileInterval = DefaultReconcileInterval
+	}
+	if c.SettleTime == 0 {
+		c.SettleTime = DefaultSettleTime
 	}
 	return c
 }

@@ -10,7 +10,7 @@ import (
 func TestConfigDefaults(t *testing.T) {
 	c := Config{Insecure: true}.WithDefaults()
 	if c.NodeID == "" || c.BindAddr != DefaultBindAddr || c.Slots != DefaultSlots || c.Version != DefaultVersion ||
-		c.ClusterLabel != DefaultClusterLabel || c.Logger == nil || c.ReconcileInterval != DefaultReconcileInterval {
+		c.ClusterLabel != DefaultClusterLabel || c.Logger == nil || c.ReconcileInterval != DefaultReconcileInterval || c.SettleTime != DefaultSettleTime {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	if err := c.Validate(); err != nil {

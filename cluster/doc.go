@@ -55,7 +55,9 @@
 // for. Placement is sticky, balanced by slots, and moves about 1/N of the
 // workers when a node joins or leaves (package cluster/internal/assign
 // explains how). Each new assignment takes the next epoch after the newest
-// one known.
+// one known. A membership change waits until membership has been quiet for
+// [Config.SettleTime], so a rolling start of many nodes makes a few epochs,
+// not one per node (50 nodes starting together: 3 epochs in the test).
 //
 // Nodes gossip two things: the newest assignment and the set of topologies
 // (name, binary sha256, workers, components, spec; killed ones stay as

@@ -25,6 +25,7 @@ func testConfig(id string, opts ...nodeOpt) Config {
 		GossipKey:         testKey,
 		Logger:            testLogger(),
 		ReconcileInterval: 100 * time.Millisecond,
+		SettleTime:        50 * time.Millisecond,
 		Memberlist: func(mc *memberlist.Config) {
 			LocalGossip(mc)
 			// Quicker push-pull and dead reaping keep loopback tests short.

@@ -68,15 +68,19 @@ type Node struct {
 		// joined is false while Start joins the seeds: a node coordinates
 		// only once it has heard from the cluster, or it would publish an
 		// assignment of its own that competes with the cluster's.
-		joined  bool
-		state   state
-		encoded []byte        // cached msgState of state; nil when stale
-		gen     uint64        // counts state changes
-		changed chan struct{} // closed and replaced at every state change
+		joined bool
+		// memberChange is when the member table last changed.
+		memberChange time.Time
+		state        state
+		encoded      []byte        // cached msgState of state; nil when stale
+		gen          uint64        // counts state changes
+		changed      chan struct{} // closed and replaced at every state change
 	}
 
 	// Owned by the run goroutine.
 	pulled       map[announce]time.Time
+	pendingSince time.Time   // when a membership change began to wait for SettleTime
+	settleTimer  *time.Timer // fires when membership may have settled
 	lastErr      string
 	coordinating bool
 }
@@ -108,6 +112,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		done:   make(chan struct{}),
 		pulled: make(map[announce]time.Time),
 	}
+	n.settleTimer = time.NewTimer(time.Hour)
+	n.settleTimer.Stop()
 	n.mu.members = make(map[string]*Member)
 	n.mu.deadSince = make(map[string]time.Time)
 	n.mu.leaving = make(map[string]time.Time)
@@ -520,6 +526,9 @@ func (n *Node) observe(node *memberlist.Node, st MemberState) {
 			m.State = MemberLeft
 		}
 	}
+	if old == nil || old.State != m.State || old.Meta != m.Meta {
+		n.mu.memberChange = time.Now()
+	}
 	n.mu.members[m.ID] = m
 	alive := 0
 	for _, mm := range n.mu.members {
@@ -588,10 +597,13 @@ func (n *Node) run() {
 	defer n.wg.Done()
 	tick := time.NewTicker(n.cfg.ReconcileInterval)
 	defer tick.Stop()
+	defer n.settleTimer.Stop()
 	for {
 		select {
 		case <-n.done:
 			return
+		case <-n.settleTimer.C:
+			n.reconcile()
 		case b := <-n.inbox:
 			n.handle(b)
 		case <-n.kick:
@@ -777,6 +789,7 @@ func (n *Node) reconcile() {
 	}
 	n.mu.Lock()
 	cur := n.mu.state.assignment
+	memberChange := n.mu.memberChange
 	var topos []assign.Topology
 	versions := make(map[string]uint64)
 	var invalid []string
@@ -792,9 +805,23 @@ func (n *Node) reconcile() {
 		versions[t.Name] = t.Version
 	}
 	n.mu.Unlock()
-	if cur != nil && slices.Equal(cur.Nodes, nodes) && maps.Equal(cur.Topologies, versions) {
+	nodesSame := cur != nil && slices.Equal(cur.Nodes, nodes)
+	if nodesSame && maps.Equal(cur.Topologies, versions) {
+		n.pendingSince = time.Time{}
 		return
 	}
+	if !nodesSame && cur != nil && n.cfg.SettleTime > 0 {
+		// Let membership settle; the ticker and later events call again.
+		now := time.Now()
+		if n.pendingSince.IsZero() {
+			n.pendingSince = now
+		}
+		if now.Sub(memberChange) < n.cfg.SettleTime && now.Sub(n.pendingSince) < 10*n.cfg.SettleTime {
+			n.settleTimer.Reset(n.cfg.SettleTime - now.Sub(memberChange))
+			return
+		}
+	}
+	n.pendingSince = time.Time{}
 
 	in := assign.Input{Nodes: nodes, Topologies: topos, Epoch: 1}
 	if cur != nil {

@@ -407,3 +407,22 @@ func TestStartGivesUpWhenContextEnds(t *testing.T) {
 		t.Fatalf("Start took %v after its context ended", d)
 	}
 }
+
+func TestExtraGossipKeysAllowARollingRotation(t *testing.T) {
+	oldKey, newKey := testKey, []byte("new-key-16-bytes")
+	// Step 1 done on n0: sends with the old key, accepts the new one.
+	n0 := startNode(t, "n0", func(c *Config) { c.ExtraGossipKeys = [][]byte{newKey} })
+	// Step 2 done on n1: sends with the new key, still accepts the old one.
+	n1 := startNode(t, "n1", withSeeds(n0.GossipAddr()), func(c *Config) {
+		c.GossipKey, c.ExtraGossipKeys = newKey, [][]byte{oldKey}
+	})
+	eventually(t, 10*time.Second, func() error {
+		_, err := agreed([]*Node{n0, n1}, []string{"n0", "n1"})
+		return err
+	})
+	// A node that skipped step 1 (old key only) cannot read n1.
+	_, err := Start(context.Background(), testConfig("stale", withSeeds(n1.GossipAddr())))
+	if !errors.Is(err, ErrJoin) {
+		t.Fatalf("node with only the old key joining through n1: %v, want ErrJoin", err)
+	}
+}

@@ -1,0 +1,11 @@
+//go:build unix
+
+package supervisor
+
+import (
+	"os"
+	"syscall"
+)
+
+// terminate asks the process to stop.
+func terminate(p *os.Process) error { return p.Signal(syscall.SIGTERM) }
