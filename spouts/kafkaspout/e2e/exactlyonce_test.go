@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gale-stream/gale/bolts/kafkasink"
 	"github.com/gale-stream/gale/internal/kafkatest"
 	"github.com/gale-stream/gale/runtime"
 	"github.com/gale-stream/gale/runtime/runtimetest"
@@ -56,6 +58,7 @@ func (c *seqChecker) Execute(_ context.Context, t topology.Tuple, out topology.E
 		c.st.Violations++
 	}
 	c.st.Last[p] = off
+	out.Emit(topology.Values{fmt.Sprintf("%d@%d", p, off)}, t)
 	out.Ack(t)
 	return nil
 }
@@ -82,14 +85,14 @@ func (c *seqChecker) Restore(b []byte) error {
 func (c *seqChecker) CheckpointComplete(uint64) { c.completed = true }
 
 // TestExactlyOnceWithRestart runs kafka spout (2 tasks, 4 partitions) →
-// checker in an exactly-once topology and injects a failure after the first
+// checker → kafka sink in an exactly-once topology and injects a failure after the first
 // checkpoint: the spouts are restored to the checkpointed offsets, so the
 // checker's restored state sees every offset exactly once, and the group's
 // committed offsets reach the high watermarks (committed when checkpoints
 // complete).
 func TestExactlyOnceWithRestart(t *testing.T) {
 	ctx := t.Context()
-	c := kafkatest.Start(t, kafkatest.Config{Topics: map[string]int32{"in": 4}})
+	c := kafkatest.Start(t, kafkatest.Config{Topics: map[string]int32{"in": 4, "out": 1}})
 	const n = 2000 // per partition
 	// Many produce calls, so fetches return small batches and the
 	// failure lands mid-stream. The second half is produced once a
@@ -115,7 +118,9 @@ func TestExactlyOnceWithRestart(t *testing.T) {
 	}), 2)
 	b.SetBolt("check", func() topology.Bolt {
 		return &seqChecker{failArmed: &failArmed, res: res, restoredTo: &restoredTo}
-	}, 1).GlobalFrom("kafka")
+	}, 1).GlobalFrom("kafka").Output("value")
+	b.SetBolt("sink", kafkasink.New(kafkasink.Config{Brokers: c.Addrs(), Topic: "out", Linger: 10 * time.Millisecond}), 1).
+		ShuffleFrom("check").Tick(10 * time.Millisecond)
 	topo, err := b.Build()
 	if err != nil {
 		t.Fatal(err)
@@ -165,8 +170,25 @@ func TestExactlyOnceWithRestart(t *testing.T) {
 			t.Fatalf("partition %d: last offset %d, want %d", p, res.st.Last[p], n-1)
 		}
 	}
+	// The sink flushed at every checkpoint: every output is in Kafka, some
+	// twice (those written after the restored checkpoint).
+	recs, err := c.Consume(ctx, "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := map[string]int{}
+	for _, r := range recs[0] {
+		written[string(r.Value)]++
+	}
+	for p := range 4 {
+		for off := range n {
+			if written[fmt.Sprintf("%d@%d", p, off)] == 0 {
+				t.Fatalf("output of %d@%d missing from the sink's topic", p, off)
+			}
+		}
+	}
 	if restoredTo.Load() == 0 {
 		t.Fatal("the checker was never restored from a checkpoint; the failure did not restart the topology")
 	}
-	t.Logf("restored after %d of %d records", restoredTo.Load(), 4*n)
+	t.Logf("restored after %d of %d records; the sink wrote %d records for %d outputs", restoredTo.Load(), 4*n, len(recs[0]), 4*n)
 }
