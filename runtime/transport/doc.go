@@ -37,8 +37,9 @@
 // The server decodes frames on a reader goroutine (validating every value
 // but leaving tuple values encoded, see [Handler]) and queues them for a
 // handler goroutine, at most CreditWindow per connection. It returns a
-// frame's credit only after [Handler] has returned, coalescing grants while
-// more frames wait. A sender without credit blocks in [Client.Send] (until
+// frame's credit only after [Handler] has returned, in grants of a quarter
+// window (the rest within a millisecond once the queue is empty), so a busy
+// link sends one credit frame per several batches. A sender without credit blocks in [Client.Send] (until
 // its context is done), so a handler that blocks on a full task queue stops
 // the remote senders after at most CreditWindow frames, and memory stays
 // bounded on both ends: CreditWindow × MaxFrameSize per link. A peer that

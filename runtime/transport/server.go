@@ -255,14 +255,52 @@ func (s *Server) read(c *serverConn, fr *frameReader) error {
 	}
 }
 
-// handle passes frames to the handler and grants credit for each, batching
-// grants while more frames wait so a busy link sends few credit frames.
+// creditDelay bounds how long the server holds back credit for frames it
+// has handled when no more frames are waiting.
+const creditDelay = time.Millisecond
+
+// handle passes frames to the handler and returns their credit. Credit
+// goes back in grants of a quarter window, so a busy link costs one small
+// write per several frames instead of one per frame; the sender still has
+// three quarters of its window and does not stall. When the queue runs dry
+// the remainder follows within creditDelay, so a sender waiting for its
+// last frames to be confirmed (Client.Shutdown) is not kept waiting.
 func (s *Server) handle(c *serverConn) {
-	window := s.opts.CreditWindow
+	threshold := uint32(max(1, s.opts.CreditWindow/4))
 	var pending uint32
 	var buf []byte
 	writeFailed := false
-	for f := range c.work {
+	grant := func() {
+		if pending == 0 || writeFailed {
+			pending = 0
+			return
+		}
+		buf, _ = wire.AppendFrame(beginFrame(buf), &wire.Frame{Kind: wire.KindCredit, Credit: wire.Credit{N: pending}})
+		c.nc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+		if _, err := c.nc.Write(finishFrame(buf)); err != nil {
+			// The reader sees the broken connection too and reports it;
+			// keep handling what was already read.
+			writeFailed = true
+			c.nc.Close()
+		}
+		pending = 0
+	}
+	timer := time.NewTimer(creditDelay)
+	timer.Stop()
+	defer timer.Stop()
+	armed := false
+	for {
+		var f *wire.Frame
+		select {
+		case f = <-c.work:
+		case <-timer.C:
+			armed = false
+			grant()
+			continue
+		}
+		if f == nil {
+			return // c.work closed: the reader is done
+		}
 		if s.ctx.Err() != nil {
 			s.m.dropped.Inc()
 		} else {
@@ -274,18 +312,12 @@ func (s *Server) handle(c *serverConn) {
 		f.Batch.Items = f.Batch.Items[:0]
 		c.free <- f
 		pending++
-		if writeFailed || (len(c.work) > 0 && int(pending) < max(1, window/2)) {
-			continue
+		if pending >= threshold {
+			grant()
+		} else if !armed && len(c.work) == 0 {
+			timer.Reset(creditDelay)
+			armed = true
 		}
-		buf, _ = wire.AppendFrame(beginFrame(buf), &wire.Frame{Kind: wire.KindCredit, Credit: wire.Credit{N: pending}})
-		c.nc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-		if _, err := c.nc.Write(finishFrame(buf)); err != nil {
-			// The reader sees the broken connection too and reports it;
-			// keep handling what was already read.
-			writeFailed = true
-			c.nc.Close()
-		}
-		pending = 0
 	}
 }
 
