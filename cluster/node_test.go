@@ -426,3 +426,33 @@ func TestExtraGossipKeysAllowARollingRotation(t *testing.T) {
 		t.Fatalf("node with only the old key joining through n1: %v, want ErrJoin", err)
 	}
 }
+
+func TestJoinsThatComeTogetherCostOneEpoch(t *testing.T) {
+	settle := func(c *Config) { c.SettleTime = time.Second }
+	first := startNode(t, "n0", settle)
+	eventually(t, 5*time.Second, func() error {
+		if first.Epoch() != 1 {
+			return fmt.Errorf("epoch %d, want 1", first.Epoch())
+		}
+		return nil
+	})
+	nodes := []*Node{first}
+	want := []string{"n0"}
+	for i := 1; i < 5; i++ {
+		id := fmt.Sprintf("n%d", i)
+		nodes = append(nodes, startNode(t, id, settle, withSeeds(first.GossipAddr())))
+		want = append(want, id)
+	}
+	var epoch uint64
+	eventually(t, 15*time.Second, func() error {
+		e, err := agreed(nodes, want)
+		epoch = e
+		return err
+	})
+	// Four joins within the settle time: one new epoch (two if the machine
+	// is so slow that the joins straddle a settle window).
+	if epoch > 3 {
+		t.Fatalf("epoch %d after four quick joins, want 2 (or 3)", epoch)
+	}
+	t.Logf("epoch %d after four joins", epoch)
+}

@@ -1,0 +1,36 @@
+// Package api is the HTTP submission and operations API of a gale node, and
+// its client.
+//
+// # Endpoints
+//
+//	POST   /v1/topologies?name=N&workers=W   submit a topology binary (the raw request body)
+//	GET    /v1/topologies                     list the submitted topologies
+//	GET    /v1/topologies/{name}              status: assignment, worker processes
+//	DELETE /v1/topologies/{name}              kill
+//	POST   /v1/topologies/{name}/rebalance?workers=W
+//	GET    /v1/members                        cluster membership
+//	GET    /v1/workers                        this node's worker processes
+//	GET    /v1/binaries/{sha256}              a stored binary, for peers
+//	GET    /metrics                           Prometheus metrics (no token)
+//
+// Every /v1 request needs `Authorization: Bearer TOKEN` when the server has
+// a token; the token is compared in constant time and a missing or wrong one
+// gets 401 with a JSON error before anything is read or stored. Errors are
+// JSON objects {"error": "..."} with a matching status code.
+//
+// # Submission
+//
+// A submission streams the binary into the node's binary store while hashing
+// it. If the request carries X-Gale-Sha256, the content must hash to it. If
+// the server trusts an ed25519 key, X-Gale-Signature (base64) must hold a
+// signature of the raw sha256 by that key: running unauthenticated uploaded
+// code is how Storm and Flink clusters have been taken over. The binary must
+// then be an executable for this platform and, run with `spec` in a scratch
+// directory with a timeout, print a valid topology spec. Only then is it
+// stored under its hash and announced to the cluster (cluster.Node's
+// PutTopology); nodes that are assigned its workers fetch it from a peer's
+// /v1/binaries and verify the hash.
+//
+// The server listens wherever its caller puts it; package cluster/daemon
+// defaults to loopback.
+package api
