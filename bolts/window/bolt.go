@@ -19,40 +19,16 @@ import (
 // documentation). The config is validated and copied here; an invalid one
 // makes every task's Prepare fail with the problems, named by component.
 // The bolts declare their output streams themselves.
-func New(cfg Config) topology.BoltFactory {
+func New(cfg Config) topology.BoltFactory { return newFactory(cfg, nil) }
+
+// newFactory is New with a problem the caller found in its own arguments.
+func newFactory(cfg Config, extra error) topology.BoltFactory {
 	cfg.KeyFields = slices.Clone(cfg.KeyFields)
 	cfg.OutputFields = slices.Clone(cfg.OutputFields)
 	cfg.InputFields = slices.Clone(cfg.InputFields)
 	cfg.EnsureDefaults()
-	err := cfg.Validate()
+	err := errors.Join(extra, cfg.Validate())
 	return func() topology.Bolt { return &bolt{cfg: cfg, cfgErr: err} }
-}
-
-// winKey names a window in the per-key window map.
-type winKey struct {
-	_msgpack struct{} `msgpack:",as_array"`
-	Start    int64
-	End      int64
-}
-
-// winState is what the bolt keeps per key and window.
-type winState struct {
-	_msgpack struct{} `msgpack:",as_array"`
-	// Key is the msgpack encoding of the key fields' values, for the result.
-	Key []byte
-	// Acc is the aggregation's encoded accumulator (nil in full-window mode).
-	Acc []byte
-	// N is the number of tuples added; in full-window mode the next
-	// tuple's sequence number.
-	N int64
-}
-
-// tupKey names one stored tuple of a window in full-window mode.
-type tupKey struct {
-	_msgpack struct{} `msgpack:",as_array"`
-	Start    int64
-	End      int64
-	Seq      int64
 }
 
 // timerKeySeed starts the keys under which each key group's timers live.
@@ -70,11 +46,12 @@ type bolt struct {
 	inIdx    []int // InputFields positions in the current tuple, full mode
 
 	be      *state.Backend
-	wins    *state.Map[winKey, winState]
-	tups    *state.Map[tupKey, []byte]
-	seq     *state.Value[int64]
-	tmap    *state.Map[timerID, int64]
-	wmState *state.Value[int64] // the watermark, under every group key
+	wins    *state.Map[string, []byte] // winKeyOf → winState.encode, per record key
+	tups    *state.Map[string, []byte] // tupKeyOf → encodeValues, per record key
+	seq     *state.Value[int64]        // count windows: tuples seen, per record key
+	sess    *state.Value[[]byte]       // session windows: live sessions, per record key
+	tmap    *state.Map[string, int64]  // timerKeyOf → due, per group key
+	wmState *state.Value[int64]        // the watermark, under every group key
 
 	maxPar    int
 	groupKeys map[int][]byte // key group → key of that group holding its timers
@@ -89,6 +66,7 @@ type bolt struct {
 	curKey  []byte
 	keyVals topology.Values
 	wbuf    []Window
+	encBuf  []byte
 }
 
 func (b *bolt) DeclareOutputs(o *topology.Outputs) {
@@ -126,10 +104,11 @@ func (b *bolt) Prepare(_ context.Context, tc *topology.Context) error {
 	}
 	b.be = be
 	n := b.cfg.StateName
-	b.wins = state.NewMap[winKey, winState](be, n+".windows")
-	b.tups = state.NewMap[tupKey, []byte](be, n+".tuples")
+	b.wins = state.NewMap[string, []byte](be, n+".windows")
+	b.tups = state.NewMap[string, []byte](be, n+".tuples")
 	b.seq = state.NewValue[int64](be, n+".seq")
-	b.tmap = state.NewMap[timerID, int64](be, n+".timers")
+	b.sess = state.NewValue[[]byte](be, n+".sessions")
+	b.tmap = state.NewMap[string, int64](be, n+".timers")
 	b.wmState = state.NewValue[int64](be, n+".watermark")
 
 	scope := be.Scope()
@@ -144,7 +123,7 @@ func (b *bolt) Prepare(_ context.Context, tc *topology.Context) error {
 	// drops one the old owner would have taken.
 	b.wm = math.MinInt64
 	b.timers = newTimerIndex()
-	if b.cfg.eventTime() || b.cfg.ProcessingTime {
+	if b.cfg.Assigner.kind != kindCount {
 		restored := false
 		for g := scope.Groups.Start; g < scope.Groups.End; g++ {
 			if err := be.SetCurrentKey(b.groupKeys[g]); err != nil {
@@ -159,11 +138,17 @@ func (b *bolt) Prepare(_ context.Context, tc *topology.Context) error {
 			case !errors.Is(err, state.ErrNotFound):
 				return b.stateErr("read watermark", err)
 			}
-			if err := b.tmap.Iterate(func(id timerID, due int64) bool {
+			var bad error
+			if err := b.tmap.Iterate(func(k string, due int64) bool {
+				id, err := parseTimerKey(k)
+				if err != nil {
+					bad = err
+					return false
+				}
 				b.timers.set(id, due)
 				return true
-			}); err != nil {
-				return b.stateErr("load timers", err)
+			}); err != nil || bad != nil {
+				return b.stateErr("load timers", cmp.Or(err, bad))
 			}
 		}
 	}
@@ -359,7 +344,7 @@ func (b *bolt) addTo(st *winState, w Window, t topology.Tuple) error {
 		if err != nil {
 			return b.stateErr("encode tuple", err)
 		}
-		if err := b.tups.Put(tupKey{Start: w.Start, End: w.End, Seq: st.N}, enc); err != nil {
+		if err := b.tups.Put(tupKeyOf(w, st.N), enc); err != nil {
 			return b.stateErr("store tuple", err)
 		}
 		st.N++
@@ -392,22 +377,21 @@ func (b *bolt) addWindows(t topology.Tuple, ws []Window, out topology.Emitter) (
 			continue
 		}
 		accepted = true
-		k := winKey{Start: w.Start, End: w.End}
-		st, err := b.wins.Get(k)
-		isNew := errors.Is(err, state.ErrNotFound)
-		switch {
-		case isNew:
+		st, found, err := b.getWin(w)
+		if err != nil {
+			return false, err
+		}
+		isNew := !found
+		if isNew {
 			if st, err = b.newState(); err != nil {
 				return false, err
 			}
-		case err != nil:
-			return false, b.stateErr("read window", err)
 		}
 		if err := b.addTo(&st, w, t); err != nil {
 			return false, err
 		}
-		if err := b.wins.Put(k, st); err != nil {
-			return false, b.stateErr("write window", err)
+		if err := b.putWin(w, st); err != nil {
+			return false, err
 		}
 		if isNew {
 			if err := b.setTimer(string(b.curKey), w, b.due(w)); err != nil {
@@ -430,16 +414,9 @@ func (b *bolt) addSession(t topology.Tuple, ts int64, out topology.Emitter) (boo
 	if isLate(c, b.lateness, b.wm) {
 		return false, nil
 	}
-	var (
-		live   []Window
-		states []winState
-	)
-	if err := b.wins.Iterate(func(k winKey, st winState) bool {
-		live = append(live, Window{k.Start, k.End})
-		states = append(states, st)
-		return true
-	}); err != nil {
-		return false, b.stateErr("read sessions", err)
+	live, err := b.sessions()
+	if err != nil {
+		return false, err
 	}
 	merged, absorbed := mergeSession(c, live)
 	var st winState
@@ -452,17 +429,26 @@ func (b *bolt) addSession(t topology.Tuple, ts int64, out topology.Emitter) (boo
 		// Merge in start order, so full-window tuples stay in time order
 		// of their sessions.
 		slices.SortFunc(absorbed, func(i, j int) int { return cmp.Compare(live[i].Start, live[j].Start) })
-		st = winState{Key: states[absorbed[0]].Key}
 		var moved [][]byte
 		for n, i := range absorbed {
-			w, ws := live[i], states[i]
+			w := live[i]
+			ws, found, err := b.getWin(w)
+			if err != nil {
+				return false, err
+			}
+			if !found {
+				return false, b.stateErr("merge sessions", fmt.Errorf("%w: session %s listed but not stored", errCorrupt, w))
+			}
+			if n == 0 {
+				st.Key = ws.Key
+			}
 			if b.full != nil {
-				_, vals, err := b.windowTuples(w)
+				vals, err := b.windowTuples(w, ws.N)
 				if err != nil {
 					return false, err
 				}
 				moved = append(moved, vals...)
-				if err := b.deleteTuples(w); err != nil {
+				if err := b.deleteTuples(w, ws.N); err != nil {
 					return false, err
 				}
 			} else if n == 0 {
@@ -475,8 +461,8 @@ func (b *bolt) addSession(t topology.Tuple, ts int64, out topology.Emitter) (boo
 				st.Acc = acc
 			}
 			st.N += ws.N
-			if err := b.wins.Delete(winKey{Start: w.Start, End: w.End}); err != nil {
-				return false, b.stateErr("delete session", err)
+			if err := b.delWin(w); err != nil {
+				return false, err
 			}
 			if err := b.deleteTimer(string(b.curKey), w); err != nil {
 				return false, err
@@ -484,7 +470,7 @@ func (b *bolt) addSession(t topology.Tuple, ts int64, out topology.Emitter) (boo
 		}
 		if b.full != nil {
 			for i, v := range moved {
-				if err := b.tups.Put(tupKey{Start: merged.Start, End: merged.End, Seq: int64(i)}, v); err != nil {
+				if err := b.tups.Put(tupKeyOf(merged, int64(i)), v); err != nil {
 					return false, b.stateErr("store tuple", err)
 				}
 			}
@@ -494,8 +480,17 @@ func (b *bolt) addSession(t topology.Tuple, ts int64, out topology.Emitter) (boo
 	if err := b.addTo(&st, merged, t); err != nil {
 		return false, err
 	}
-	if err := b.wins.Put(winKey{Start: merged.Start, End: merged.End}, st); err != nil {
-		return false, b.stateErr("write session", err)
+	if err := b.putWin(merged, st); err != nil {
+		return false, err
+	}
+	kept := live[:0]
+	for i, w := range live {
+		if !slices.Contains(absorbed, i) {
+			kept = append(kept, w)
+		}
+	}
+	if err := b.setSessions(append(kept, merged)); err != nil {
+		return false, err
 	}
 	if err := b.setTimer(string(b.curKey), merged, b.due(merged)); err != nil {
 		return false, err
@@ -516,15 +511,14 @@ func (b *bolt) addCount(t topology.Tuple, out topology.Emitter) error {
 		return b.stateErr("read sequence", err)
 	}
 	for _, w := range b.cfg.Assigner.countWindows(n, b.wbuf[:0]) {
-		k := winKey{Start: w.Start, End: w.End}
-		st, err := b.wins.Get(k)
-		switch {
-		case errors.Is(err, state.ErrNotFound):
+		st, found, err := b.getWin(w)
+		if err != nil {
+			return err
+		}
+		if !found {
 			if st, err = b.newState(); err != nil {
 				return err
 			}
-		case err != nil:
-			return b.stateErr("read window", err)
 		}
 		if err := b.addTo(&st, w, t); err != nil {
 			return err
@@ -533,13 +527,13 @@ func (b *bolt) addCount(t topology.Tuple, out topology.Emitter) error {
 			if err := b.fire(w, st, out); err != nil {
 				return err
 			}
-			if err := b.purge(w); err != nil {
+			if err := b.purge(w, st); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := b.wins.Put(k, st); err != nil {
-			return b.stateErr("write window", err)
+		if err := b.putWin(w, st); err != nil {
+			return err
 		}
 	}
 	if err := b.seq.Set(n + 1); err != nil {
@@ -556,6 +550,9 @@ func (b *bolt) advance(wm int64, out topology.Emitter) error {
 	}
 	b.wm = wm
 	for _, k := range b.groupKeys {
+		if !b.cfg.eventTime() {
+			break // the clock is the processing-time watermark; nothing to keep
+		}
 		if err := b.be.SetCurrentKey(k); err != nil {
 			return b.stateErr("set timer key", err)
 		}
@@ -573,11 +570,11 @@ func (b *bolt) advance(wm int64, out topology.Emitter) error {
 			return b.stateErr("set key", err)
 		}
 		w := Window{id.Start, id.End}
-		st, err := b.wins.Get(winKey{Start: w.Start, End: w.End})
-		if err != nil && !errors.Is(err, state.ErrNotFound) {
-			return b.stateErr("read window", err)
+		st, found, err := b.getWin(w)
+		if err != nil {
+			return err
 		}
-		if err == nil && due == w.End {
+		if found && due == w.End {
 			if err := b.fire(w, st, out); err != nil {
 				return err
 			}
@@ -588,8 +585,8 @@ func (b *bolt) advance(wm int64, out topology.Emitter) error {
 				continue
 			}
 		}
-		if err == nil {
-			if err := b.purge(w); err != nil {
+		if found {
+			if err := b.purge(w, st); err != nil {
 				return err
 			}
 		} else {
@@ -609,7 +606,7 @@ func (b *bolt) fire(w Window, st winState, out topology.Emitter) error {
 	}
 	var rows []topology.Values
 	if b.full != nil {
-		_, enc, err := b.windowTuples(w)
+		enc, err := b.windowTuples(w, st.N)
 		if err != nil {
 			return err
 		}
@@ -635,46 +632,112 @@ func (b *bolt) fire(w Window, st winState, out topology.Emitter) error {
 }
 
 // purge deletes window w of the current key.
-func (b *bolt) purge(w Window) error {
-	if err := b.wins.Delete(winKey{Start: w.Start, End: w.End}); err != nil {
-		return b.stateErr("delete window", err)
+func (b *bolt) purge(w Window, st winState) error {
+	if err := b.delWin(w); err != nil {
+		return err
+	}
+	if b.cfg.Assigner.kind == kindSession {
+		live, err := b.sessions()
+		if err != nil {
+			return err
+		}
+		if err := b.setSessions(slices.DeleteFunc(live, func(x Window) bool { return x == w })); err != nil {
+			return err
+		}
 	}
 	if b.full != nil {
-		return b.deleteTuples(w)
+		return b.deleteTuples(w, st.N)
 	}
 	return nil
 }
 
-// windowTuples returns the stored tuples of window w of the current key, in
-// arrival order. It scans the key's tuples of every window: full-window mode
-// is for the rare case.
-func (b *bolt) windowTuples(w Window) ([]tupKey, [][]byte, error) {
-	var keys []tupKey
-	vals := map[int64][]byte{}
-	if err := b.tups.Iterate(func(k tupKey, v []byte) bool {
-		if k.Start == w.Start && k.End == w.End {
-			keys = append(keys, k)
-			vals[k.Seq] = v
-		}
-		return true
-	}); err != nil {
-		return nil, nil, b.stateErr("read tuples", err)
+// sessions returns the live session windows of the current key. A key's
+// sessions are listed in one value, so adding a tuple costs one read rather
+// than a scan of the key's windows.
+func (b *bolt) sessions() ([]Window, error) {
+	v, err := b.sess.Get()
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, b.stateErr("read sessions", err)
 	}
-	slices.SortFunc(keys, func(x, y tupKey) int { return cmp.Compare(x.Seq, y.Seq) })
-	out := make([][]byte, len(keys))
-	for i, k := range keys {
-		out[i] = vals[k.Seq]
+	if len(v)%16 != 0 {
+		return nil, b.stateErr("read sessions", fmt.Errorf("%w: session list of %d bytes", errCorrupt, len(v)))
 	}
-	return keys, out, nil
+	ws := make([]Window, 0, len(v)/16)
+	for i := 0; i < len(v); i += 16 {
+		w, _ := parseWinKey(string(v[i : i+16]))
+		ws = append(ws, w)
+	}
+	return ws, nil
 }
 
-func (b *bolt) deleteTuples(w Window) error {
-	keys, _, err := b.windowTuples(w)
-	if err != nil {
-		return err
+func (b *bolt) setSessions(ws []Window) error {
+	if len(ws) == 0 {
+		if err := b.sess.Clear(); err != nil {
+			return b.stateErr("write sessions", err)
+		}
+		return nil
 	}
-	for _, k := range keys {
-		if err := b.tups.Delete(k); err != nil {
+	v := make([]byte, 0, 16*len(ws))
+	for _, w := range ws {
+		v = append(v, winKeyOf(w)...)
+	}
+	if err := b.sess.Set(v); err != nil {
+		return b.stateErr("write sessions", err)
+	}
+	return nil
+}
+
+// windowTuples returns the n stored tuples of window w of the current key,
+// in arrival order.
+func (b *bolt) windowTuples(w Window, n int64) ([][]byte, error) {
+	vals := make([][]byte, n)
+	for i := range n {
+		v, err := b.tups.Get(tupKeyOf(w, i))
+		if err != nil {
+			return nil, b.stateErr("read tuple", err)
+		}
+		vals[i] = v
+	}
+	return vals, nil
+}
+
+// getWin reads window w of the current key.
+func (b *bolt) getWin(w Window) (winState, bool, error) {
+	v, err := b.wins.Get(winKeyOf(w))
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		return winState{}, false, nil
+	case err != nil:
+		return winState{}, false, b.stateErr("read window", err)
+	}
+	st, err := decodeWinState(v)
+	if err != nil {
+		return winState{}, false, b.stateErr("read window", err)
+	}
+	return st, true, nil
+}
+
+func (b *bolt) putWin(w Window, st winState) error {
+	b.encBuf = st.encode(b.encBuf[:0])
+	if err := b.wins.Put(winKeyOf(w), b.encBuf); err != nil {
+		return b.stateErr("write window", err)
+	}
+	return nil
+}
+
+func (b *bolt) delWin(w Window) error {
+	if err := b.wins.Delete(winKeyOf(w)); err != nil {
+		return b.stateErr("delete window", err)
+	}
+	return nil
+}
+
+func (b *bolt) deleteTuples(w Window, n int64) error {
+	for i := range n {
+		if err := b.tups.Delete(tupKeyOf(w, i)); err != nil {
 			return b.stateErr("delete tuple", err)
 		}
 	}
@@ -686,13 +749,13 @@ func (b *bolt) deleteTuples(w Window) error {
 func (b *bolt) setTimer(recKey string, w Window, due int64) error {
 	id := timerID{Key: recKey, Start: w.Start, End: w.End}
 	b.timers.set(id, due)
-	return b.withGroupKey(recKey, func() error { return b.tmap.Put(id, due) })
+	return b.withGroupKey(recKey, func() error { return b.tmap.Put(timerKeyOf(id), due) })
 }
 
 func (b *bolt) deleteTimer(recKey string, w Window) error {
 	id := timerID{Key: recKey, Start: w.Start, End: w.End}
 	b.timers.delete(id)
-	return b.withGroupKey(recKey, func() error { return b.tmap.Delete(id) })
+	return b.withGroupKey(recKey, func() error { return b.tmap.Delete(timerKeyOf(id)) })
 }
 
 // withGroupKey runs fn with the timer key of recKey's group current, then

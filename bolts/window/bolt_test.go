@@ -140,9 +140,14 @@ func TestWindowConfigValidate(t *testing.T) {
 }
 
 func TestWindowInvalidConfigFailsPrepareNamingTheComponent(t *testing.T) {
-	b := New(Config{})()
-	err := b.Prepare(t.Context(), &topology.Context{Topology: "t", Component: "counts", Task: 3})
-	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "component counts task 3") {
-		t.Fatalf("Prepare error %v", err)
+	for name, f := range map[string]topology.BoltFactory{
+		"empty":  New(Config{}),
+		"top 0":  TopN(0, CountField, Config{KeyFields: []string{"k"}}),
+		"counts": Count(Config{Assigner: Tumbling(time.Second)}),
+	} {
+		err := f().Prepare(t.Context(), &topology.Context{Topology: "t", Component: "counts", Task: 3})
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "component counts task 3") {
+			t.Errorf("%s: Prepare error %v", name, err)
+		}
 	}
 }

@@ -83,21 +83,7 @@ type harness struct {
 
 func newHarness(t testing.TB, store *state.Store, scope state.Scope, cfg Config, in topology.Fields) *harness {
 	t.Helper()
-	be, err := store.Task(scope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := New(cfg)().(*bolt)
-	tc := &topology.Context{
-		Topology: scope.Topology, Component: topology.ComponentID(scope.Component),
-		Task: topology.TaskID(scope.Task + 1), Index: scope.Task, Parallelism: 1,
-		Config: topology.Config{MaxParallelism: testMaxPar}, Logger: quiet, Services: services{be},
-	}
-	if err := b.Prepare(t.Context(), tc); err != nil {
-		_ = be.Close()
-		t.Fatal(err)
-	}
-	return &harness{t: t, be: be, bolt: b, rec: &recorder{wm: math.MinInt64}, in: in}
+	return newHarnessFor(t, store, scope, New(cfg)().(*bolt), in)
 }
 
 func (h *harness) close() {
@@ -156,4 +142,23 @@ func (h *harness) on(stream topology.StreamID) []emission {
 func taskOf(k any, parallelism int) int {
 	g := keygroup.Of(keygroup.AppendKey(nil, k), testMaxPar)
 	return keygroup.Task(g, parallelism, testMaxPar)
+}
+
+// newHarnessFor is newHarness for a bolt made by a ready constructor.
+func newHarnessFor(t testing.TB, store *state.Store, scope state.Scope, b *bolt, in topology.Fields) *harness {
+	t.Helper()
+	be, err := store.Task(scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &topology.Context{
+		Topology: scope.Topology, Component: topology.ComponentID(scope.Component),
+		Task: topology.TaskID(scope.Task + 1), Index: scope.Task, Parallelism: 1,
+		Config: topology.Config{MaxParallelism: testMaxPar}, Logger: quiet, Services: services{be},
+	}
+	if err := b.Prepare(t.Context(), tc); err != nil {
+		_ = be.Close()
+		t.Fatal(err)
+	}
+	return &harness{t: t, be: be, bolt: b, rec: &recorder{wm: math.MinInt64}, in: in}
 }

@@ -3,6 +3,7 @@ package window
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"slices"
 
 	"github.com/gale-stream/gale/internal/keygroup"
@@ -123,7 +124,7 @@ func Sum(field string, cfg Config) topology.BoltFactory {
 // re-fires too if its own AllowedLateness (set it to the upstream's) keeps
 // the window.
 //
-// Each firing emits up to n tuples (window_start, window_end, rank, key
+// n must be at least 1. Each firing emits up to n tuples (window_start, window_end, rank, key
 // fields..., valueField), rank 1 first; ties rank by key encoding. Of cfg,
 // TopN uses KeyFields (the ranked key), AllowedLateness, Stream, LateStream,
 // StateName and Registerer; the rest it sets itself. The window's tuples are
@@ -142,7 +143,11 @@ func TopN(n int, valueField string, cfg Config) topology.BoltFactory {
 	c.Aggregation = ProcessAll(func(_ Window, _ topology.Values, tuples []topology.Values) []topology.Values {
 		return topN(n, nk, tuples)
 	})
-	return New(c)
+	var err error
+	if n < 1 {
+		err = fmt.Errorf("%w: TopN needs n of at least 1, not %d", ErrInvalidConfig, n)
+	}
+	return newFactory(c, err)
 }
 
 // topN ranks tuples of (key fields (nk of them)..., start, end, value),

@@ -8,10 +8,8 @@ import (
 // timerID names the timer of one window of one key. Key is the record key's
 // canonical encoding (keygroup.AppendKey of the key fields).
 type timerID struct {
-	_msgpack struct{} `msgpack:",as_array"`
-	Key      string
-	Start    int64
-	End      int64
+	Key        string
+	Start, End int64
 }
 
 // timerIndex is the in-memory view of a task's timers: at most one per
