@@ -41,6 +41,12 @@
 //     proportional to its slots, and a cold start without a previous
 //     assignment is already spread evenly and independently of history.
 //
+// Cost: the keep phase is linear in the workers; the place phase scans the
+// open nodes for each worker it places, O(placed × N). A cold start of
+// 100,000 workers on 1,000 nodes takes about 0.2 s of CPU; after one node
+// leaves, the 100 orphaned workers are placed in about 15 ms, most of it
+// the linear work.
+//
 // # Task layout: contiguous blocks
 //
 // The tasks of a component with parallelism p are split over the W workers
