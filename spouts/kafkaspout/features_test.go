@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -523,5 +524,25 @@ func TestRegistererFromServices(t *testing.T) {
 	openSpout(t, fastConfig(c, "t"), tc)
 	if _, ok := gauge(t, reg, "gale_kafka_consumer_lag", "t", 0); !ok {
 		t.Fatal("no lag series on the runtime's registerer")
+	}
+}
+
+// TestOpenErrors: an unknown topic and an unreachable broker make Open fail
+// after OpenTimeout with an error naming the task and the cause.
+func TestOpenErrors(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Config{Topics: map[string]int32{"t": 1}})
+	cfg := fastConfig(c, "nope")
+	cfg.OpenTimeout = 300 * time.Millisecond
+	s := New(cfg)().(*Spout)
+	err := s.Open(t.Context(), testContext("open", 0, 1, topology.AtLeastOnce, 10))
+	if err == nil || !strings.Contains(err.Error(), "topic nope") || !strings.Contains(err.Error(), "task 1") {
+		t.Fatalf("unknown topic: %v", err)
+	}
+	c.Down()
+	cfg = fastConfig(c, "t")
+	cfg.OpenTimeout = 300 * time.Millisecond
+	s = New(cfg)().(*Spout)
+	if err := s.Open(t.Context(), testContext("open", 0, 1, topology.AtLeastOnce, 10)); err == nil || !strings.Contains(err.Error(), c.Addr()) {
+		t.Fatalf("broker down: %v", err)
 	}
 }
