@@ -24,8 +24,16 @@
 // index. So each partition has exactly one owner, tasks differ by at most
 // one partition, and the mapping follows changes of parallelism and of
 // partition counts without a rebalance protocol. Each owned partition is
-// fetched by its own goroutine with its own position (kafka-go Client Fetch
-// requests); the task's goroutine takes fetched batches in Next.
+// fetched by its own goroutine with its own position (Fetch requests through
+// a kafka-go Transport, which routes them to the partition leader); the
+// task's goroutine takes fetched batches in Next. kafka-go serves metadata
+// from a cache it refreshes every [TransportMetadataTTL], which bounds how
+// long a moved leader or a new partition goes unnoticed.
+//
+// Transaction markers are never emitted, but the position moves past them,
+// so commits and lag reach the high watermark of transactional topics. With
+// [Config.ReadCommitted], records of aborted transactions are dropped as
+// Kafka's own consumer drops them.
 //
 // Offsets are committed under a consumer group id ([Config.Group], default
 // "gale-<topology>") with OffsetCommit requests, so kafka-consumer-groups,
@@ -46,9 +54,9 @@
 //     produce it to a dead-letter topic. A partition with
 //     [Config.MaxUncommitted] records pending stops emitting, and its fetch
 //     goroutine blocks, which pauses fetching.
-//   - Exactly-once: the spout implements [topology.Checkpointer]. Its positions are
-//     part of each checkpoint, a restore seeks to them, and they are
-//     committed to the group only when the checkpoint completes.
+//   - Exactly-once: the spout implements [topology.Checkpointer]. Its
+//     positions are part of each checkpoint, a restore seeks to them, and
+//     they are committed to the group only when the checkpoint completes.
 //   - At-most-once: each fetched batch's end is committed before any of its
 //     records is emitted.
 //
@@ -63,7 +71,14 @@
 // retention restarts at [Config.Fallback].
 //
 // kafka-go reports a rejected SASL password only as "unexpected EOF"; the
-// spout reports it as [ErrAuthentication] ("authentication failed?").
+// spout reports it as [ErrAuthentication] ("authentication failed?"), and
+// Open fails at once instead of retrying.
+//
+// # Tests
+//
+// The tests run against kfake, an in-process Kafka-protocol broker (see
+// internal/kafkatest); spouts/kafkaspout/e2e runs the spout and the sink in
+// topologies on the in-process runtime, including an exactly-once restart.
 //
 // # Metrics
 //
