@@ -61,7 +61,7 @@ func countedRun(t *testing.T, n int) map[string][]string {
 		startTopology(t, words, reg, logger)
 
 		const partitions = 3
-		k := kafkatest.Start(t, kafkatest.Config{Topics: map[string]int32{clicksTopic: partitions}})
+		k := kafkatest.Start(t, kafkatest.Config{Topics: map[string]int32{clicksTopic: partitions, sessionsTopic: 1}})
 		if err := k.ProduceN(t.Context(), clicksTopic, partitions, n, 32); err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,11 +20,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/gale-stream/gale/bolts"
+	"github.com/gale-stream/gale/bolts/kafkasink"
 	"github.com/gale-stream/gale/cluster"
+	"github.com/gale-stream/gale/cluster/supervisor"
 	"github.com/gale-stream/gale/internal/kafkatest"
 	"github.com/gale-stream/gale/internal/keygroup"
 	"github.com/gale-stream/gale/internal/obs"
 	"github.com/gale-stream/gale/runtime"
+	"github.com/gale-stream/gale/runtime/transport"
 	"github.com/gale-stream/gale/spouts/gen"
 	"github.com/gale-stream/gale/spouts/kafkaspout"
 	"github.com/gale-stream/gale/state"
@@ -35,6 +39,7 @@ const (
 	wordsTopology  = "words"     // gen.Sentences → split → count, plus a flaky bolt
 	clicksTopology = "clicks"    // Kafka spout → a bolt that acks
 	clicksTopic    = "clicks"    // the topic the Kafka spout reads
+	sessionsTopic  = "sessions"  // the topic the Kafka sink writes
 	nodeID         = "node-1"    // the cluster node, and the node label of the live target
 	goneNodeID     = "node-gone" // the node label of a discovered target nobody serves
 )
@@ -85,7 +90,8 @@ func wordsBuilder(limit int64, rate float64) *topology.Builder {
 	return b
 }
 
-// clicksBuilder reads topic with the Kafka spout and acks every record.
+// clicksBuilder reads the clicks topic with the Kafka spout and writes every
+// record to the sessions topic with the Kafka sink.
 func clicksBuilder(brokers []string, reg prometheus.Registerer) *topology.Builder {
 	b := topology.NewBuilder(clicksTopology)
 	b.SetConfig(topology.Config{Guarantee: topology.AtLeastOnce, MessageTimeout: 10 * time.Second})
@@ -95,9 +101,13 @@ func clicksBuilder(brokers []string, reg prometheus.Registerer) *topology.Builde
 		FetchMaxWait: 50 * time.Millisecond, MetadataInterval: time.Second,
 	}), 1)
 	b.SetBolt("sessions", topology.BoltFunc(func(_ context.Context, t topology.Tuple, out topology.Emitter) error {
+		out.Emit(topology.Values{t.Bytes("key"), t.Bytes("value")}, t)
 		out.Ack(t)
 		return nil
-	}).Factory(), 2).FieldsFrom("kafka", "key")
+	}).Factory(), 2).FieldsFrom("kafka", "key").Output("key", "value")
+	b.SetBolt("sink", kafkasink.New(kafkasink.Config{
+		Brokers: brokers, Topic: sessionsTopic, Registerer: reg, BatchSize: 50, Linger: 20 * time.Millisecond,
+	}), 1).ShuffleFrom("sessions").Tick(20 * time.Millisecond)
 	return b
 }
 
@@ -129,7 +139,7 @@ func startEnv(t *testing.T) *env {
 	startTopology(t, words, e.reg, logger)
 
 	// Kafka: a broker, a producer that keeps writing, and the spout topology.
-	e.kafka = kafkatest.Start(t, kafkatest.Config{Topics: map[string]int32{clicksTopic: 3}})
+	e.kafka = kafkatest.Start(t, kafkatest.Config{Topics: map[string]int32{clicksTopic: 3, sessionsTopic: 1}})
 	if err := e.kafka.ProduceN(ctx, clicksTopic, 3, 200, 64); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +167,11 @@ func startEnv(t *testing.T) *env {
 		}
 	})
 
+	// The node's worker supervisor, running a worker of the word count
+	// whose process crashes 300ms after every start: restarts and running
+	// workers are real.
+	startCrashingWorker(t, e.reg, logger)
+
 	// A state store taking a checkpoint twice a second. The runtime does not
 	// drive checkpoints yet (exactly-once is being built); this drives the
 	// store the way a worker will, so the checkpoint panels and alert see
@@ -170,6 +185,19 @@ func startEnv(t *testing.T) *env {
 	}
 	e.goneAddr = ln.Addr().String()
 	ln.Close()
+
+	// A transport link to a worker on that node: it keeps failing to dial
+	// and reconnecting, as a link to a dead peer does. (The runtime does not
+	// use the transport in one process; this is the transport metrics' only
+	// source here, and the sent/received series stay at 0.)
+	link, err := transport.NewClient(e.goneAddr, transport.Options{
+		Topology: wordsTopology, Logger: logger, Registerer: e.reg,
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = link.Close() })
 
 	e.srv, err = obs.Listen("127.0.0.1:0", obs.NewHandler(e.reg, e.targets), logger)
 	if err != nil {
@@ -231,6 +259,37 @@ func produce(ctx context.Context, t *testing.T, c *kafkatest.Cluster) {
 			t.Errorf("produce: %v", err)
 			return
 		}
+	}
+}
+
+// startCrashingWorker runs a supervisor with one worker whose binary exits
+// with status 1 shortly after it starts, so the supervisor keeps restarting
+// it.
+func startCrashingWorker(t *testing.T, reg prometheus.Registerer, logger *slog.Logger) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "crashing-worker")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nsleep 0.3\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sup, err := supervisor.New(supervisor.Config{
+		Dir: t.TempDir(), Logger: logger, Registerer: reg,
+		BackoffMin: 100 * time.Millisecond, BackoffMax: 300 * time.Millisecond, Grace: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := sup.Shutdown(ctx); err != nil {
+			t.Errorf("supervisor shutdown: %v", err)
+		}
+	})
+	err = sup.Apply([]supervisor.Spec{{Binary: bin, Assignment: supervisor.Assignment{
+		Topology: wordsTopology, Worker: 1, Workers: 2, Node: nodeID, MaxParallelism: 128,
+	}}})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
