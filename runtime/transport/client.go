@@ -273,7 +273,6 @@ func (c *Client) handshake(nc net.Conn) (*clientConn, error) {
 		c:     c,
 		nc:    nc,
 		fr:    fr,
-		bw:    bufio.NewWriterSize(nc, 64<<10),
 		peer:  peer,
 		sendq: make(chan *[]byte, int(f.Credit.N)+1),
 		done:  make(chan struct{}),
@@ -290,7 +289,6 @@ type clientConn struct {
 	c    *Client
 	nc   net.Conn
 	fr   *frameReader
-	bw   *bufio.Writer // owned by writeLoop
 	peer Peer
 	wg   sync.WaitGroup // readLoop and writeLoop
 
@@ -388,32 +386,56 @@ func (cc *clientConn) readLoop() {
 	}
 }
 
-// writeLoop writes queued frames, flushing whenever the queue runs empty, so
-// frames queued back to back share a write.
+// maxGather bounds the frames written by one gathered write.
+const maxGather = 64
+
+// writeLoop writes queued frames. It takes every frame already queued and
+// writes them with one vectored write (writev on TCP), so frames queued back
+// to back share a system call and are not copied into a buffer first.
 func (cc *clientConn) writeLoop() {
 	defer close(cc.writerDone)
 	opts := &cc.c.opts
-	write := func(bp *[]byte) error {
-		b := *bp
+	batch := make([]*[]byte, 0, maxGather)
+	bufs := make(net.Buffers, 0, maxGather)
+	// gather adds what is queued, without blocking, to batch.
+	gather := func() {
+		for len(batch) < maxGather {
+			select {
+			case bp := <-cc.sendq:
+				batch = append(batch, bp)
+			default:
+				return
+			}
+		}
+	}
+	write := func() error {
+		bufs = bufs[:0]
+		size := 0
+		for _, bp := range batch {
+			bufs = append(bufs, *bp)
+			size += len(*bp)
+		}
 		cc.nc.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
-		_, err := cc.bw.Write(b)
-		cc.c.m.sentFrames.Inc()
-		cc.c.m.sentBytes.Add(float64(len(b)))
-		putBuf(bp)
+		w := bufs // WriteTo consumes its receiver
+		_, err := w.WriteTo(cc.nc)
+		cc.c.m.sentFrames.Add(float64(len(batch)))
+		cc.c.m.sentBytes.Add(float64(size))
+		for i, bp := range batch {
+			putBuf(bp)
+			batch[i] = nil
+		}
+		clear(bufs)
+		batch = batch[:0]
 		return err
 	}
 	for {
 		select {
 		case bp := <-cc.sendq:
-			if err := write(bp); err != nil {
+			batch = append(batch, bp)
+			gather()
+			if err := write(); err != nil {
 				cc.fail(err)
 				return
-			}
-			if len(cc.sendq) == 0 {
-				if err := cc.bw.Flush(); err != nil {
-					cc.fail(err)
-					return
-				}
 			}
 		case <-cc.done:
 			return
@@ -421,21 +443,15 @@ func (cc *clientConn) writeLoop() {
 			// Drain: Shutdown rejects new sends first, so what is queued
 			// now is all there will be.
 			for {
-				select {
-				case bp := <-cc.sendq:
-					if err := write(bp); err != nil {
-						cc.fail(err)
-						return
-					}
-					continue
-				default:
+				gather()
+				if len(batch) == 0 {
+					return
 				}
-				break
+				if err := write(); err != nil {
+					cc.fail(err)
+					return
+				}
 			}
-			if err := cc.bw.Flush(); err != nil {
-				cc.fail(err)
-			}
-			return
 		}
 	}
 }
