@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-stream/gale/bolts/window"
 	"github.com/gale-stream/gale/topology"
 )
 
@@ -23,6 +24,19 @@ const crashChildEnv = "GALE_EXACTLY_ONCE_CHILD_DIR"
 // over crashKeys keys per task, into three checker tasks keeping keyed
 // counts and sequence checks.
 const crashN, crashKeys, crashSpouts = 30000, 40, 2
+
+// crashWindow is the size of the tumbling windows in event-time
+// milliseconds (one per sequence number): each key has crashWindow/crashKeys
+// tuples in each window.
+const crashWindow = 1000
+
+func committedCount(dir string) int {
+	lines, err := committedLines(dir)
+	if err != nil {
+		return 0
+	}
+	return len(lines)
+}
 
 // crashResult is what the child writes when it finishes cleanly.
 type crashResult struct {
@@ -43,11 +57,18 @@ func runCrashChild(dir string) int {
 	b := topology.NewBuilder("crash")
 	b.SetConfig(topology.Config{Guarantee: topology.ExactlyOnce, CheckpointInterval: 50 * time.Millisecond})
 	b.SetSpout("seq", func() topology.Spout {
-		return &replaySpout{n: crashN, keys: crashKeys, exhausted: exhausted, completed: true, slow: true}
-	}, crashSpouts).Output("key", "seq")
+		return &replaySpout{n: crashN, keys: crashKeys, exhausted: exhausted, completed: true, slow: true, eventTime: true}
+	}, crashSpouts).Output("key", "seq", "ts").EventTime(topology.EventTime{Field: "ts", Interval: 20 * time.Millisecond})
 	b.SetBolt("check", func() topology.Bolt {
 		return &countingChecker{keys: crashKeys, spoutTasks: crashSpouts, n: crashN, failArmed: &never, result: res}
 	}, 3).FieldsFrom("seq", "key")
+	b.SetBolt("window", window.Count(window.Config{
+		KeyFields:   []string{"key"},
+		Assigner:    window.Tumbling(crashWindow * time.Millisecond),
+		TimeField:   "ts",
+		InputFields: []string{"key", "seq", "ts"},
+	}), 2).FieldsFrom("seq", "key")
+	b.SetBolt("sink", func() topology.Bolt { return &fileSink{dir: filepath.Join(dir, "out")} }, 1).GlobalFrom("window")
 	topo, err := b.Build()
 	if err != nil {
 		logger.Error("build", "err", err)
@@ -57,7 +78,10 @@ func runCrashChild(dir string) int {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, topo, Options{Logger: logger, StateDir: dir}) }()
-	for exhausted.count() < crashSpouts {
+	// Wait until every spout task emitted everything and the sink committed
+	// every window: crashSpouts × crashKeys keys × crashN/crashWindow windows.
+	want := crashSpouts * crashKeys * crashN / crashWindow
+	for exhausted.count() < crashSpouts || committedCount(filepath.Join(dir, "out")) < want {
 		select {
 		case err := <-done:
 			logger.Error("run ended early", "err", err)
@@ -152,5 +176,28 @@ func TestExactlyOnceUnderCrashes(t *testing.T) {
 				t.Errorf("count of %s = %d, want %d", key, got, crashN/crashKeys)
 			}
 		}
+	}
+	// The windowed counts the sink committed: every (key, window) exactly
+	// once, each with crashWindow/crashKeys tuples.
+	lines, err := committedLines(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, l := range lines {
+		if len(l) != 4 {
+			t.Fatalf("sink line %v, want (key, window_start, window_end, count)", l)
+		}
+		id := fmt.Sprint(l[0], "@", l[1])
+		seen[id]++
+		if seen[id] == 2 {
+			t.Errorf("window %s committed twice", id)
+		}
+		if n, _ := l[3].(float64); n != crashWindow/crashKeys {
+			t.Errorf("window %s counted %v tuples, want %d", id, l[3], crashWindow/crashKeys)
+		}
+	}
+	if want := crashSpouts * crashKeys * crashN / crashWindow; len(seen) != want {
+		t.Errorf("the sink committed %d distinct windows, want %d", len(seen), want)
 	}
 }

@@ -21,6 +21,11 @@ type replaySpout struct {
 	pos       int
 	completed bool // a checkpoint completed: the second half may go out
 	slow      bool // emit at most 16 tuples a millisecond
+	// eventTime adds a third value, the event time: seq milliseconds after
+	// the Unix epoch. After the last tuple each task emits one of key
+	// "__end" an hour later, whose watermark closes every window.
+	eventTime bool
+	endSent   bool
 	tc        *topology.Context
 	exhausted *exhaustion
 }
@@ -50,13 +55,22 @@ func (s *replaySpout) Next(_ context.Context, out topology.SpoutEmitter) error {
 	}
 	for range 16 {
 		if s.pos >= s.n {
+			if s.eventTime && !s.endSent {
+				out.Emit(topology.Values{"__end", int64(s.pos), int64(s.pos) + 3_600_000}, nil)
+				s.endSent = true
+			}
 			s.exhausted.mark(s.tc.Task)
 			return nil
 		}
 		if s.pos >= s.n/2 && !s.completed {
 			return nil // hold the second half until a checkpoint covers the first
 		}
-		out.Emit(topology.Values{fmt.Sprintf("t%d-k%d", s.tc.Index, s.pos%s.keys), int64(s.pos)}, nil)
+		key := fmt.Sprintf("t%d-k%d", s.tc.Index, s.pos%s.keys)
+		if s.eventTime {
+			out.Emit(topology.Values{key, int64(s.pos), int64(s.pos)}, nil)
+		} else {
+			out.Emit(topology.Values{key, int64(s.pos)}, nil)
+		}
 		s.pos++
 	}
 	return nil
@@ -72,6 +86,7 @@ func (s *replaySpout) Restore(b []byte) error {
 		return fmt.Errorf("bad snapshot of %d bytes", len(b))
 	}
 	s.pos = int(binary.BigEndian.Uint64(b))
+	s.endSent = false
 	s.exhausted.mu.Lock()
 	s.exhausted.restored = append(s.exhausted.restored, s.pos)
 	s.exhausted.mu.Unlock()
@@ -117,6 +132,9 @@ func (b *countingChecker) Prepare(_ context.Context, tc *topology.Context) error
 }
 
 func (b *countingChecker) Execute(_ context.Context, t topology.Tuple, out topology.Emitter) error {
+	if t.String("key") == "__end" {
+		return nil
+	}
 	b.seen++
 	if b.completed && b.failArmed.CompareAndSwap(true, false) {
 		panic("injected failure")
