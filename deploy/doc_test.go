@@ -4,8 +4,10 @@
 //
 // The main test, TestDashboardQueriesOnPrometheus, runs real topologies in
 // this process (a sentence generator word count with a flaky bolt, and a
-// Kafka spout reading an in-process Kafka-protocol broker), a real cluster
-// node and a real state store taking checkpoints, serves their /metrics and
+// Kafka spout → Kafka sink pipeline on an in-process Kafka-protocol broker),
+// a real cluster node, a worker supervisor with a crashing worker, a
+// transport link to a dead peer and a state store taking checkpoints,
+// serves their /metrics and
 // the service-discovery endpoint with internal/obs, and starts a real
 // Prometheus server (the Debian package prometheus) that finds them through
 // deploy/prometheus/prometheus.yml. It then evaluates every query of every
