@@ -216,6 +216,19 @@ func (l *fetchLoop) run(ctx context.Context, pf *partFetcher, seek int64, m *par
 		healthy()
 		storeMax(&pf.sh.hwm, res.hwm)
 		if len(res.records) == 0 && res.next <= off {
+			if res.hwm > off {
+				// Records exist but none came back at or after off (say, a
+				// batch whose tail was compacted away, whose last offset
+				// kafka-go does not expose): the broker answers such a fetch
+				// at once, so wait instead of spinning.
+				t := time.NewTimer(l.minBackoff)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+			}
 			continue
 		}
 		m.records.Add(float64(len(res.records)))
