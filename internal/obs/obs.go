@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -131,6 +132,20 @@ func NewHandler(g prometheus.Gatherer, list func() []Target) http.Handler {
 	mux.Handle(MetricsPath, MetricsHandler(g))
 	mux.Handle(SDPath, SDHandler(list))
 	return mux
+}
+
+// NodeTarget is the target of a node's own /metrics at addr.
+func NodeTarget(addr, node string) Target {
+	return Target{Addr: addr, Labels: map[string]string{LabelNode: node, LabelRole: RoleNode}}
+}
+
+// WorkerTarget is the target of worker index worker of topology, run by
+// node, serving /metrics at addr. A cluster node's discovery callback lists
+// its own [NodeTarget] and one WorkerTarget per worker process it knows.
+func WorkerTarget(addr, node, topology string, worker int) Target {
+	return Target{Addr: addr, Labels: map[string]string{
+		LabelNode: node, LabelRole: RoleWorker, LabelTopology: topology, LabelWorker: strconv.Itoa(worker),
+	}}
 }
 
 // Self returns a target list naming only addr: a process that runs its

@@ -106,6 +106,22 @@ func TestSDFormat(t *testing.T) {
 	}
 }
 
+func TestTargetConstructors(t *testing.T) {
+	got := obs.Groups([]obs.Target{
+		obs.WorkerTarget("10.0.0.8:9500", "node-2", "clicks", 1),
+		obs.NodeTarget("10.0.0.7:9464", "node-1"),
+		obs.WorkerTarget("10.0.0.7:9500", "node-1", "clicks", 0),
+	})
+	want := []obs.Group{
+		{Targets: []string{"10.0.0.7:9464"}, Labels: map[string]string{obs.LabelNode: "node-1", obs.LabelRole: "node"}},
+		{Targets: []string{"10.0.0.7:9500"}, Labels: map[string]string{obs.LabelNode: "node-1", obs.LabelRole: "worker", obs.LabelTopology: "clicks", obs.LabelWorker: "0"}},
+		{Targets: []string{"10.0.0.8:9500"}, Labels: map[string]string{obs.LabelNode: "node-2", obs.LabelRole: "worker", obs.LabelTopology: "clicks", obs.LabelWorker: "1"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Groups = %#v\nwant %#v", got, want)
+	}
+}
+
 func TestSDMethod(t *testing.T) {
 	rec := httptest.NewRecorder()
 	obs.SDHandler(nil).ServeHTTP(rec, httptest.NewRequest("POST", obs.SDPath, nil))
