@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -571,5 +572,63 @@ func TestOptionsValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
+	}
+}
+
+// TestConcurrentSenders runs several clients, each shared by several
+// goroutines, against one server with a small window, and checks that every
+// batch arrives once and that each goroutine's batches keep their order.
+func TestConcurrentSenders(t *testing.T) {
+	const clients, senders, perSender = 3, 4, 60
+	reg := prometheus.NewRegistry()
+	type key struct{ worker, sender int64 }
+	var mu sync.Mutex
+	last := make(map[key]int64)
+	total := 0
+	var disorder atomic.Int64
+	opts := baseOptions(t, reg)
+	opts.CreditWindow = 4
+	opts.Handler = func(_ context.Context, from Peer, b *wire.Batch) {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range b.Items {
+			r := b.Items[i].Tuple.Raw
+			sender, _ := r.Int64At(1)
+			seq, _ := r.Int64At(2)
+			k := key{int64(from.Worker), sender}
+			if prev, ok := last[k]; ok && seq != prev+1 {
+				disorder.Add(1)
+			}
+			last[k] = seq
+			total++
+		}
+	}
+	srv := startServer(t, opts)
+	var wg sync.WaitGroup
+	for w := range clients {
+		copts := baseOptions(t, reg)
+		copts.Worker = w
+		c := dial(t, srv.Addr().String(), copts)
+		for s := range senders {
+			wg.Go(func() {
+				for i := range perSender {
+					var b wire.Batch
+					b.AddTuple(wire.Tuple{Dest: 1, SourceTask: 1, Stream: "default", Values: []any{"x", int64(s), int64(i)}})
+					if err := c.Send(t.Context(), &b); err != nil {
+						t.Errorf("worker %d sender %d: %v", w, s, err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	want := clients * senders * perSender
+	waitFor(t, "every batch", func() bool { mu.Lock(); defer mu.Unlock(); return total == want })
+	if d := disorder.Load(); d != 0 {
+		t.Fatalf("%d batches out of order", d)
+	}
+	if got := testutil.ToFloat64(srv.m.conns.WithLabelValues("server")); got != clients {
+		t.Fatalf("server connections = %v, want %d", got, clients)
 	}
 }
