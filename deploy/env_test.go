@@ -217,9 +217,8 @@ func startEnv(t *testing.T) *env {
 // both topologies, and a worker on a node that is gone.
 func (e *env) targets() []obs.Target {
 	return []obs.Target{
-		{Addr: e.srv.Addr(), Labels: map[string]string{obs.LabelNode: nodeID, obs.LabelRole: obs.RoleNode}},
-		{Addr: e.goneAddr, Labels: map[string]string{obs.LabelNode: goneNodeID, obs.LabelRole: obs.RoleWorker,
-			obs.LabelTopology: wordsTopology, obs.LabelWorker: "1"}},
+		obs.NodeTarget(e.srv.Addr(), nodeID),
+		obs.WorkerTarget(e.goneAddr, goneNodeID, wordsTopology, 1),
 	}
 }
 
