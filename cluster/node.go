@@ -382,8 +382,11 @@ func (n *Node) updateTopology(t *TopologyInfo) error {
 	return nil
 }
 
-// Leave announces that this node leaves and waits up to timeout for the
-// message to spread. Call Shutdown afterwards. It returns [ErrClosed] after
+// Leave announces that this node leaves and waits up to about timeout for
+// the message to spread: first a leave notice sent to every alive member
+// (so they report it as left, not dead), then memberlist's own leave. The
+// coordinator, or its successor if this node coordinated, then moves this
+// node's workers. Call Shutdown afterwards. It returns [ErrClosed] after
 // Shutdown.
 func (n *Node) Leave(timeout time.Duration) error {
 	n.mu.Lock()
@@ -392,11 +395,12 @@ func (n *Node) Leave(timeout time.Duration) error {
 	if closed {
 		return ErrClosed
 	}
+	start := time.Now()
 	if b, err := encodeMessage(msgLeave, leave{From: n.cfg.NodeID}); err == nil {
 		n.bcast.QueueBroadcast(&broadcast{kind: msgLeave, msg: b})
 		n.tellAlive(b, timeout/2)
 	}
-	if err := n.ml.Leave(timeout); err != nil {
+	if err := n.ml.Leave(max(timeout-time.Since(start), timeout/2)); err != nil {
 		return fmt.Errorf("cluster: node %s: leave: %w", n.cfg.NodeID, err)
 	}
 	n.log.Info("left cluster")
