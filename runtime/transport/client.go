@@ -142,6 +142,11 @@ func (c *Client) run() {
 	for {
 		cc, err := c.connect()
 		if err != nil {
+			select {
+			case <-c.closing:
+				return // the dial was aborted by Shutdown
+			default:
+			}
 			if errors.Is(err, ErrRefused) {
 				c.m.errors[errKindRefused].Inc()
 				c.log.Error("transport peer refused us, giving up", "err", err)
@@ -156,16 +161,12 @@ func (c *Client) run() {
 			}
 			c.m.errors[kind].Inc()
 			c.log.Warn("transport connect failed", "err", err, "retry_in", step)
-			wait := step/2 + rand.N(step/2+1)
-			step = min(2*step, c.opts.ReconnectMax)
-			select {
-			case <-time.After(wait):
-				continue
-			case <-c.closing:
+			if !c.backoff(&step) {
 				return
 			}
+			continue
 		}
-		step = c.opts.ReconnectMin
+		connectedAt := time.Now()
 		if everConnected {
 			c.m.reconnects.Inc()
 		}
@@ -205,6 +206,33 @@ func (c *Client) run() {
 			return
 		default:
 		}
+		// A link that dropped soon after connecting (a peer that keeps
+		// rejecting our frames, say) is retried with backoff, not in a
+		// tight loop; one that was up for a while reconnects at once.
+		if time.Since(connectedAt) >= stableAfter {
+			step = c.opts.ReconnectMin
+		} else if !c.backoff(&step) {
+			return
+		}
+	}
+}
+
+// stableAfter is how long a connection must last for the reconnect backoff
+// to start over.
+const stableAfter = time.Second
+
+// backoff waits a jittered step (between half and all of *step), then
+// doubles *step up to ReconnectMax. It returns false if the client closed.
+func (c *Client) backoff(step *time.Duration) bool {
+	wait := *step/2 + rand.N(*step/2+1)
+	*step = min(2**step, c.opts.ReconnectMax)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.closing:
+		return false
 	}
 }
 
