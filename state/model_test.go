@@ -35,12 +35,17 @@ func TestBackendMatchesModel(t *testing.T) {
 			rt.Fatal(err)
 		}
 		type model struct {
-			values map[int]string
-			maps   map[int]map[string]int
+			values   map[int]string
+			maps     map[int]map[string]int
+			counters map[int]int64
+			lists    map[int][]int
 		}
-		cur := model{map[int]string{}, map[int]map[string]int{}}
+		cur := model{map[int]string{}, map[int]map[string]int{}, map[int]int64{}, map[int][]int{}}
 		clone := func(m model) model {
-			c := model{maps.Clone(m.values), map[int]map[string]int{}}
+			c := model{maps.Clone(m.values), map[int]map[string]int{}, maps.Clone(m.counters), map[int][]int{}}
+			for k, v := range m.lists {
+				c.lists[k] = slices.Clone(v)
+			}
 			for k, v := range m.maps {
 				c.maps[k] = maps.Clone(v)
 			}
@@ -49,8 +54,11 @@ func TestBackendMatchesModel(t *testing.T) {
 		var checkpoints []model // index = checkpoint id - 1
 		var v *Value[string]
 		var mp *Map[string, int]
+		var cnt *Counter
+		var lst *List[int]
 		handles := func() {
 			v, mp = NewValue[string](b, "v"), NewMap[string, int](b, "m")
+			cnt, lst = NewCounter(b, "n"), NewList[int](b, "l")
 		}
 		handles()
 		keyGen := rapid.IntRange(0, 30)
@@ -62,7 +70,24 @@ func TestBackendMatchesModel(t *testing.T) {
 			if err := b.SetCurrentKey(key(k)); err != nil {
 				rt.Fatal(err)
 			}
-			switch op := rapid.IntRange(0, 9).Draw(rt, "op"); op {
+			switch op := rapid.IntRange(0, 12).Draw(rt, "op"); op {
+			case 9:
+				n := rapid.Int64Range(-3, 3).Draw(rt, "add")
+				if _, err := cnt.Add(n); err != nil {
+					rt.Fatal(err)
+				}
+				cur.counters[k] += n
+			case 10:
+				n := rapid.IntRange(0, 1000).Draw(rt, "append")
+				if err := lst.Append(n); err != nil {
+					rt.Fatal(err)
+				}
+				cur.lists[k] = append(cur.lists[k], n)
+			case 11:
+				if err := lst.Clear(); err != nil {
+					rt.Fatal(err)
+				}
+				delete(cur.lists, k)
 			case 0, 1:
 				val := rapid.StringN(0, 40, -1).Draw(rt, "value")
 				if err := v.Set(val); err != nil {
@@ -130,6 +155,12 @@ func TestBackendMatchesModel(t *testing.T) {
 			want, ok := cur.values[k]
 			if ok != (err == nil) || (ok && got != want) || (err != nil && !errors.Is(err, ErrNotFound)) {
 				rt.Fatalf("key %d value: got %q, %v; want %q (present %v)", k, got, err, want, ok)
+			}
+			if n, err := cnt.Get(); err != nil || n != cur.counters[k] {
+				rt.Fatalf("key %d counter: got %d, %v; want %d", k, n, err, cur.counters[k])
+			}
+			if l, err := lst.Get(); err != nil || !slices.Equal(l, cur.lists[k]) {
+				rt.Fatalf("key %d list: got %v, %v; want %v", k, l, err, cur.lists[k])
 			}
 			entries := map[string]int{}
 			var order []string
