@@ -153,7 +153,11 @@ func (b *bolt) Prepare(_ context.Context, tc *topology.Context) error {
 		}
 	}
 
-	m, err := newTaskMetrics(b.cfg.Registerer, tc.Topology, string(tc.Component), int(tc.Task))
+	reg := b.cfg.Registerer
+	if p, ok := tc.Services.(registererProvider); ok && reg == nil {
+		reg = p.Registerer()
+	}
+	m, err := newTaskMetrics(reg, tc.Topology, string(tc.Component), int(tc.Task))
 	if err != nil {
 		return b.errorf("register metrics: %w", err)
 	}

@@ -89,7 +89,8 @@ type Config struct {
 
 	// Registerer receives the metrics gale_window_fired_total and
 	// gale_window_late_tuples_total, labelled topology, component and task.
-	// Default: no metrics.
+	// Default: the registerer the runtime offers through
+	// topology.Context.Services (a Registerer() method), if any.
 	Registerer prometheus.Registerer
 }
 

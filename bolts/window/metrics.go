@@ -7,6 +7,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// registererProvider is what the runtime offers in topology.Context.Services
+// when it exports metrics.
+type registererProvider interface {
+	Registerer() prometheus.Registerer
+}
+
 // taskMetrics are one task's resolved series; nil counters when the config
 // has no Registerer.
 type taskMetrics struct {
