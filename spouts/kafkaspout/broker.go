@@ -139,6 +139,7 @@ func (f *clientFetcher) fetch(ctx context.Context, tp topicPartition, offset int
 	if rs, ok := p.RecordSet.Records.(*protocol.RecordStream); ok {
 		batches = rs.Records
 	}
+	var slab recordSlab
 	var ab abortFilter
 	if f.isolation == kafka.ReadCommitted {
 		ab.init(p.AbortedTransactions)
@@ -171,7 +172,7 @@ func (f *clientFetcher) fetch(ctx context.Context, tp topicPartition, offset int
 				discard(r)
 				continue
 			}
-			rec, n, err := copyRecord(tp, r)
+			rec, n, err := copyRecord(slab.next(), tp, r)
 			if err != nil {
 				if len(out.records) > 0 || out.next > offset {
 					return out, nil
@@ -238,10 +239,23 @@ func discard(r *kafka.Record) {
 	}
 }
 
-// copyRecord copies r out of the fetch buffer, which the next ReadRecord
-// reuses. Key and value share one allocation.
-func copyRecord(tp topicPartition, r *kafka.Record) (*Record, int, error) {
-	rec := &Record{Topic: tp.Topic, Partition: tp.Partition, Offset: r.Offset, Time: r.Time}
+// recordSlab hands out Records from chunks, one allocation per 64 records.
+// A chunk lives as long as any of its records is pending, which the
+// MaxUncommitted bound keeps small.
+type recordSlab struct{ chunk []Record }
+
+func (s *recordSlab) next() *Record {
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([]Record, 0, 64)
+	}
+	s.chunk = s.chunk[:len(s.chunk)+1]
+	return &s.chunk[len(s.chunk)-1]
+}
+
+// copyRecord copies r into rec, out of the fetch buffer, which the next
+// ReadRecord reuses. Key and value share one allocation.
+func copyRecord(rec *Record, tp topicPartition, r *kafka.Record) (*Record, int, error) {
+	*rec = Record{Topic: tp.Topic, Partition: tp.Partition, Offset: r.Offset, Time: r.Time}
 	kn, vn := 0, 0
 	if r.Key != nil {
 		kn = r.Key.Len()
