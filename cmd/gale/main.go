@@ -39,6 +39,8 @@ func newRoot() *cobra.Command {
 		return envDefaults(cmd)
 	}
 	root.AddCommand(newDevCmd(&level))
+	root.AddCommand(newNodeCmd(&level), newSubmitCmd(), newListCmd(), newStatusCmd(),
+		newKillCmd(), newRebalanceCmd(), newMembersCmd())
 	return root
 }
 

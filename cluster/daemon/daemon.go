@@ -1,0 +1,401 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/gale-stream/gale/cluster"
+	"github.com/gale-stream/gale/cluster/api"
+	"github.com/gale-stream/gale/cluster/binstore"
+	"github.com/gale-stream/gale/cluster/supervisor"
+)
+
+// Defaults of [Config].
+const (
+	DefaultAPIAddr     = "127.0.0.1:7070"
+	DefaultGossipAddr  = "127.0.0.1:7946"
+	DefaultJoinTimeout = 30 * time.Second
+	// retryInterval is how often reconcile runs without a change, to retry
+	// binaries that could not be fetched.
+	retryInterval = 2 * time.Second
+)
+
+// Config configures a node. Zero fields take the defaults in their comments.
+type Config struct {
+	// NodeID is the node's id. Default: the host name.
+	NodeID string
+	// DataDir holds the binaries and the workers' directories. Required.
+	DataDir string
+	// APIAddr is where the HTTP API listens. Default: 127.0.0.1:7070,
+	// loopback: exposing it takes an explicit address, and then a Token.
+	APIAddr string
+	// AdvertiseAPIAddr is the API address published to peers when it
+	// differs from the bound one. Default: the bound address.
+	AdvertiseAPIAddr string
+	// GossipAddr is where gossip binds. Default: 127.0.0.1:7946.
+	GossipAddr string
+	// Seeds are gossip addresses to join.
+	Seeds []string
+	// JoinTimeout bounds the retries of joining the seeds. Default: 30s.
+	JoinTimeout time.Duration
+	// Token is required as a bearer token by the API, and sent to peers
+	// when fetching binaries. Default: none (no authentication).
+	Token string
+	// TrustedKey makes the node accept only binaries signed by this
+	// ed25519 key. Default: none.
+	TrustedKey ed25519.PublicKey
+	// Slots is how many workers the node runs (cluster.Config.Slots).
+	Slots int
+	// GossipKey encrypts gossip; without it Insecure must be set.
+	GossipKey []byte
+	// Insecure allows gossip in the clear.
+	Insecure bool
+	// LocalGossip uses memberlist's loopback timings (fast failure
+	// detection), for tests and a one-machine cluster.
+	LocalGossip bool
+	// Version is published in the node metadata.
+	Version string
+	// WorkerGrace is how long a worker has to stop after SIGTERM
+	// (supervisor default).
+	WorkerGrace time.Duration
+	// Logger receives the node's logs. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Info says where a running node listens; Start writes it to
+// DataDir/node.json.
+type Info struct {
+	ID         string `json:"id"`
+	API        string `json:"api"`
+	GossipAddr string `json:"gossip_addr"`
+	PID        int    `json:"pid"`
+}
+
+// Daemon is a running node.
+type Daemon struct {
+	cfg    Config
+	logger *slog.Logger
+	node   *cluster.Node
+	store  *binstore.Store
+	sup    *supervisor.Supervisor
+	srv    *http.Server
+	ln     net.Listener
+	info   Info
+	client *http.Client
+	// verified caches the paths of binaries hashed since start; only the
+	// reconcile goroutine uses it.
+	verified map[[32]byte]string
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Start starts a node. ctx bounds the start (joining the seeds), not the
+// node's life: stop it with [Daemon.Shutdown].
+func Start(ctx context.Context, cfg Config) (*Daemon, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("daemon: DataDir is required")
+	}
+	cfg.APIAddr = cmp.Or(cfg.APIAddr, DefaultAPIAddr)
+	cfg.GossipAddr = cmp.Or(cfg.GossipAddr, DefaultGossipAddr)
+	cfg.JoinTimeout = cmp.Or(cfg.JoinTimeout, DefaultJoinTimeout)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	store, err := binstore.Open(filepath.Join(cfg.DataDir, "binaries"), 0)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: API listener: %w", err)
+	}
+	d := &Daemon{cfg: cfg, store: store, ln: ln, client: &http.Client{Timeout: 2 * time.Minute}, verified: make(map[[32]byte]string)}
+	fail := func(err error) (*Daemon, error) {
+		ln.Close()
+		if d.sup != nil {
+			_ = d.sup.Shutdown(context.Background())
+		}
+		if d.node != nil {
+			_ = d.node.Shutdown()
+		}
+		return nil, err
+	}
+	apiAddr := cmp.Or(cfg.AdvertiseAPIAddr, ln.Addr().String())
+
+	ccfg := cluster.Config{
+		NodeID:     cfg.NodeID,
+		BindAddr:   cfg.GossipAddr,
+		APIAddr:    apiAddr,
+		Slots:      cfg.Slots,
+		Version:    cfg.Version,
+		GossipKey:  cfg.GossipKey,
+		Insecure:   cfg.Insecure,
+		Logger:     cfg.Logger,
+		Registerer: reg,
+	}
+	if cfg.LocalGossip {
+		ccfg.Memberlist = func(c *memberlist.Config) { cluster.LocalGossip(c) }
+	}
+	node, err := startNode(ctx, ccfg, cfg.Seeds, cfg.JoinTimeout, cfg.Logger)
+	if err != nil {
+		return fail(err)
+	}
+	d.node = node
+	d.logger = cfg.Logger.With("node", node.ID())
+
+	sup, err := supervisor.New(supervisor.Config{
+		Dir:        filepath.Join(cfg.DataDir, "workers"),
+		Logger:     d.logger,
+		Registerer: reg,
+		Grace:      cfg.WorkerGrace,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	d.sup = sup
+	srv, err := api.NewServer(api.Config{
+		Cluster:    node,
+		Store:      store,
+		Workers:    sup,
+		Token:      cfg.Token,
+		TrustedKey: cfg.TrustedKey,
+		Gatherer:   reg,
+		Logger:     d.logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	d.srv = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	d.info = Info{ID: node.ID(), API: "http://" + ln.Addr().String(), GossipAddr: node.GossipAddr(), PID: os.Getpid()}
+	b, _ := json.MarshalIndent(d.info, "", "  ")
+	if err := supervisor.WriteFileAtomic(filepath.Join(cfg.DataDir, "node.json"), b, 0o600); err != nil {
+		return fail(err)
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	d.wg.Go(func() {
+		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.logger.Error("daemon: API server failed", "err", err)
+		}
+	})
+	d.wg.Go(func() { d.reconcileLoop(runCtx) })
+	d.logger.Info("node started", "api", d.info.API, "gossip", d.info.GossipAddr, "seeds", cfg.Seeds)
+	return d, nil
+}
+
+// startNode starts the cluster node, retrying the join with backoff until
+// timeout: nodes of a cluster may start in any order.
+func startNode(ctx context.Context, cfg cluster.Config, seeds []string, timeout time.Duration, logger *slog.Logger) (*cluster.Node, error) {
+	cfg.Seeds = seeds
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	backoff := 100 * time.Millisecond
+	for {
+		n, err := cluster.Start(ctx, cfg)
+		if err == nil {
+			return n, nil
+		}
+		if !errors.Is(err, cluster.ErrJoin) {
+			return nil, fmt.Errorf("daemon: %w", err)
+		}
+		logger.Warn("daemon: join failed, retrying", "seeds", seeds, "err", err, "backoff", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("daemon: %w (gave up after %v)", err, timeout)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// Info returns where the node listens.
+func (d *Daemon) Info() Info { return d.info }
+
+// Node returns the cluster node.
+func (d *Daemon) Node() *cluster.Node { return d.node }
+
+// Run starts a node and runs it until ctx ends, then shuts it down. ready,
+// if not nil, is called once the node is up.
+func Run(ctx context.Context, cfg Config, ready func(Info)) error {
+	d, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(d.Info())
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return d.Shutdown(sctx)
+}
+
+// Shutdown stops the node: reconciling, the API, the workers, then gossip
+// after a graceful leave. It can be called more than once.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	d.shutdownOnce.Do(func() {
+		d.cancel()
+		var errs []error
+		if err := d.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+			d.srv.Close()
+		}
+		d.wg.Wait()
+		if err := d.sup.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := d.node.Leave(2 * time.Second); err != nil && !errors.Is(err, cluster.ErrClosed) {
+			d.logger.Warn("daemon: leave", "err", err)
+		}
+		if err := d.node.Shutdown(); err != nil {
+			errs = append(errs, err)
+		}
+		d.logger.Info("node stopped")
+		d.shutdownErr = errors.Join(errs...)
+	})
+	return d.shutdownErr
+}
+
+func (d *Daemon) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(retryInterval)
+	defer t.Stop()
+	for {
+		ch := d.node.Changed()
+		d.reconcile(ctx)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// reconcile hands the supervisor the workers the newest assignment places
+// on this node.
+func (d *Daemon) reconcile(ctx context.Context) {
+	a := d.node.Assignment()
+	if a == nil || a.Placement == nil {
+		return
+	}
+	topos := make(map[string]cluster.TopologyInfo)
+	for _, t := range d.node.Topologies() {
+		topos[t.Name] = t
+	}
+	members := d.node.Members()
+	var peers []string
+	dataAddr := make(map[string]string)
+	for _, m := range members {
+		dataAddr[m.ID] = m.Meta.DataAddr
+		if m.Alive() && m.ID != d.node.ID() && m.Meta.APIAddr != "" {
+			peers = append(peers, "http://"+m.Meta.APIAddr)
+		}
+	}
+	me := d.node.ID()
+	var specs []supervisor.Spec
+	for _, ref := range a.WorkersOn(me) {
+		info, ok := topos[ref.Topology]
+		if !ok || a.Topologies[ref.Topology] != info.Version {
+			// Killed, or the assignment is for another version: wait for the
+			// coordinator's next assignment.
+			continue
+		}
+		tp := a.Placement.Topology(ref.Topology)
+		if tp == nil || ref.Index >= len(tp.Workers) {
+			continue
+		}
+		log := d.logger.With("topology", ref.Topology, "worker", ref.Index)
+		bin, err := d.binary(ctx, info.BinarySHA256, peers)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("daemon: binary unavailable, will retry", "err", err)
+			}
+			continue
+		}
+		wp := tp.Workers[ref.Index]
+		wa := supervisor.Assignment{
+			Topology:       ref.Topology,
+			Worker:         ref.Index,
+			Workers:        len(tp.Workers),
+			Epoch:          wp.Since,
+			Node:           me,
+			BinarySHA256:   hex.EncodeToString(info.BinarySHA256[:]),
+			MaxParallelism: tp.MaxParallelism,
+		}
+		for _, ct := range wp.Tasks {
+			wa.Tasks = append(wa.Tasks, supervisor.TaskBlock{
+				Component: ct.Component, First: ct.First, Count: ct.Count, FirstTask: ct.FirstTask,
+				KeyGroupStart: int(ct.KeyGroups.Start), KeyGroupEnd: int(ct.KeyGroups.End),
+			})
+		}
+		for i, pw := range tp.Workers {
+			wa.Peers = append(wa.Peers, supervisor.Peer{Worker: i, Node: pw.Node, DataAddr: dataAddr[pw.Node], Epoch: pw.Since})
+		}
+		specs = append(specs, supervisor.Spec{Binary: bin, Assignment: wa})
+	}
+	slices.SortFunc(specs, func(x, y supervisor.Spec) int {
+		return cmp.Or(cmp.Compare(x.Assignment.Topology, y.Assignment.Topology), cmp.Compare(x.Assignment.Worker, y.Assignment.Worker))
+	})
+	if err := d.sup.Apply(specs); err != nil && !errors.Is(err, supervisor.ErrClosed) {
+		d.logger.Error("daemon: apply workers", "err", err)
+	}
+}
+
+// binary returns the path of a verified local copy of the binary, fetching
+// it from peers when needed.
+func (d *Daemon) binary(ctx context.Context, sum [32]byte, peers []string) (string, error) {
+	if p, ok := d.verified[sum]; ok {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		delete(d.verified, sum)
+	}
+	if d.store.Has(sum) {
+		if p, err := d.store.Path(sum); err == nil {
+			d.verified[sum] = p
+			return p, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	p, err := d.store.Fetch(ctx, d.client, d.cfg.Token, sum, peers)
+	if err != nil {
+		return "", err
+	}
+	if err := binstore.CheckExecutable(p); err != nil {
+		return "", err
+	}
+	d.logger.Info("fetched binary", "sha256", hex.EncodeToString(sum[:]))
+	d.verified[sum] = p
+	return p, nil
+}

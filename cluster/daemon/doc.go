@@ -1,0 +1,31 @@
+// Package daemon is one gale node process: it wires a cluster.Node
+// (membership, coordinator, gossiped assignments), the HTTP API (package
+// cluster/api), the binary store (cluster/binstore) and the worker
+// supervisor (cluster/supervisor) together.
+//
+// # What a node does
+//
+// [Start] binds the API listener (loopback by default), starts the cluster
+// node with the API's address in its metadata, joining the seeds with
+// retries, and starts a reconcile goroutine. Whenever the assignment or the
+// topology set changes (and every few seconds, to retry a failed fetch),
+// the reconcile goroutine lists the workers the newest assignment places on
+// this node, makes sure each topology's binary is in the local store
+// (fetching it from the alive peers' APIs and verifying its sha256), and
+// hands the supervisor the complete list of workers with their
+// assignments: the supervisor starts new workers, stops removed ones and
+// restarts moved or rescaled ones.
+//
+// # Files
+//
+// Under [Config.DataDir]: binaries/ (the store, by sha256),
+// binaries.scratch/ (where uploads run `spec`), workers/TOPOLOGY/INDEX/
+// (assignment.json, worker.log, state/), and node.json, which says where
+// the node listens once it is up.
+//
+// # Shutdown
+//
+// [Daemon.Shutdown] stops the reconcile goroutine, the API, every worker
+// (SIGTERM, then SIGKILL after the grace period), then leaves the cluster
+// and shuts gossip down.
+package daemon
