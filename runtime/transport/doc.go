@@ -73,6 +73,6 @@
 // owner: [Server.Shutdown] and [Client.Shutdown] return only after every one
 // has exited. Client.Shutdown flushes queued frames and waits (bounded by
 // its context) for the server to confirm them, so a clean shutdown of the
-// sender loses nothing. Lock order: Client.mu before clientConn.credit;
-// Server.mu is never held while calling out.
+// sender loses nothing. No goroutine holds two of the package's locks at
+// once, and none is held while calling the Handler or doing I/O.
 package transport
