@@ -323,7 +323,6 @@ func (e *executor) tick() {
 }
 
 func (e *executor) cleanupBolt() {
-	defer e.closeBackend()
 	e.flushAll()
 	e.sendEnd()
 	defer func() {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -215,7 +216,12 @@ func (c *coordinator) lastComplete() uint64 {
 // reports to the coordinator. It runs on the task's goroutine, after the
 // task flushed its output batches and before it sends the barrier on.
 func (e *executor) snapshotTask(id uint64) {
-	err := e.snapshotComponent(id)
+	var err error
+	if e.failed {
+		err = errFailedSinceCheckpoint
+	} else {
+		err = e.snapshotComponent(id)
+	}
 	if err == nil && e.backend != nil {
 		err = e.backend.FlushForCheckpoint(e.ctx(), id)
 	}
@@ -271,3 +277,5 @@ func (e *executor) spoutCheckpoint(id uint64) {
 		}
 	}
 }
+
+var errFailedSinceCheckpoint = errors.New("the task failed a tuple, and the topology restarts from the previous checkpoint")

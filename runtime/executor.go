@@ -113,6 +113,10 @@ type executor struct {
 	errLog   time.Time // last error logged
 	errQuiet int       // errors not logged since
 
+	// failed is set when the task failed a tuple of an ExactlyOnce topology;
+	// the topology is then being killed, and no checkpoint may complete.
+	failed bool
+
 	// backend is the task's keyed state, opened on first use.
 	backend *state.Backend
 	keyBuf  []byte

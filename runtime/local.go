@@ -178,7 +178,12 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 		close(l.tasksDone)
 		close(l.ackersStop)
 		l.ackerWG.Wait()
+		// Backends close only once the coordinator is done: a checkpoint it
+		// is taking must still see every task's scope open.
 		l.coordWG.Wait()
+		for _, e := range append(l.spouts, l.bolts...) {
+			e.closeBackend()
+		}
 		l.cancelUser()
 		l.closeState()
 		close(l.done)
@@ -402,6 +407,10 @@ func (e *executor) failTopology(err error) {
 		e.reportError(err)
 		return
 	}
+	// A task that failed a tuple must not take part in a later checkpoint:
+	// the state it would snapshot misses the failed tuple, which the spouts
+	// would not replay. Its barriers report the failure instead.
+	e.failed = true
 	e.l.failOnce.Do(func() {
 		e.l.failErr = err
 		e.log.Error("topology failed; it restarts from the last complete checkpoint", "err", err)

@@ -334,7 +334,6 @@ func (e *executor) drainSpout(idle *time.Timer) {
 }
 
 func (e *executor) closeSpout() {
-	defer e.closeBackend()
 	e.flushAll()
 	e.sendEnd()
 	defer func() {
