@@ -9,25 +9,22 @@ package devmode
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gale-stream/gale/bolts/kafkasink"
 	"github.com/gale-stream/gale/bolts/window"
 	"github.com/gale-stream/gale/internal/kafkatest"
+	"github.com/gale-stream/gale/internal/obs"
 	"github.com/gale-stream/gale/runtime"
 	"github.com/gale-stream/gale/spouts/kafkaspout"
 	"github.com/gale-stream/gale/topology"
@@ -106,24 +103,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	srv, err := obs.ListenSelf(cfg.MetricsAddr, reg, "dev", "clicks", cfg.Logger)
 	if err != nil {
 		return fmt.Errorf("dev: serve metrics on %s: %w (choose another address with --metrics-addr)", cfg.MetricsAddr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	var serveWG sync.WaitGroup
-	serveWG.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			cfg.Logger.Error("metrics server", "err", err)
-		}
-	})
-	defer func() {
-		srv.Close()
-		serveWG.Wait()
-	}()
-	fmt.Fprintf(out, "metrics on http://%s/metrics\n", ln.Addr())
+	defer srv.Close()
+	fmt.Fprintf(out, "metrics on %s (Prometheus discovery: %s)\n", srv.URL("/metrics"), srv.URL("/prometheus/sd"))
 
 	var produced atomic.Int64
 	prodCtx, stopProducer := context.WithCancel(ctx)
