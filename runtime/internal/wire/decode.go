@@ -60,6 +60,15 @@ func errBad(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
 }
 
+// peekByte returns the next byte without consuming it, or 0xc1 (a byte
+// msgpack never uses) at the end of the input.
+func (d *Decoder) peekByte() byte {
+	if d.off >= len(d.b) {
+		return 0xc1
+	}
+	return d.b[d.off]
+}
+
 func (d *Decoder) readByte() (byte, error) {
 	if d.off >= len(d.b) {
 		return 0, errTrunc("missing value")
@@ -767,11 +776,22 @@ func (d *Decoder) readTuple(n int, t *Tuple) error {
 			return err
 		}
 	}
-	if t.Stream, err = d.ReadString(); err != nil {
+	// Inline the usual fixstr stream name and fixarray value list.
+	if c := d.peekByte(); c&0xe0 == 0xa0 && int(c&0x1f) < len(d.b)-d.off {
+		sn := int(c & 0x1f)
+		t.Stream = ""
+		if sn > 0 {
+			t.Stream = unsafe.String(&d.b[d.off+1], sn)
+		}
+		d.off += 1 + sn
+	} else if t.Stream, err = d.ReadString(); err != nil {
 		return err
 	}
-	nv, err := d.ReadArrayLen()
-	if err != nil {
+	var nv int
+	if c := d.peekByte(); c&0xf0 == 0x90 && int(c&0x0f) < len(d.b)-d.off {
+		nv = int(c & 0x0f)
+		d.off++
+	} else if nv, err = d.ReadArrayLen(); err != nil {
 		return err
 	}
 	vstart := d.off
@@ -788,6 +808,13 @@ func (d *Decoder) readTuple(n int, t *Tuple) error {
 		t.Values = vals
 	}
 	t.Raw = RawValues{b: d.b[vstart:d.off:d.off], n: nv}
+	if d.peekByte() == 0x90 && n == 6 { // untracked: no edges, no extra fields
+		d.off++
+		if t.Edges != nil {
+			t.Edges = nil
+		}
+		return nil
+	}
 	ne, err := d.ReadArrayLen()
 	if err != nil {
 		return err
