@@ -215,7 +215,9 @@ func (s *Store) download(ctx context.Context, storage CheckpointStorage, f Manif
 		return err
 	}
 	h := crc32.New(castagnoli)
-	n, err := io.Copy(io.MultiWriter(out, h), ctxReader{ctx, r})
+	// Hash before writing: Pebble's in-memory FS (under its invariants
+	// build tag, which -race sets) scrambles the buffers passed to Write.
+	n, err := io.Copy(io.MultiWriter(h, out), ctxReader{ctx, r})
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
