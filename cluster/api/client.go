@@ -88,6 +88,10 @@ func (c *Client) Submit(ctx context.Context, path string, opts SubmitOptions) (*
 		hdr.Set(HeaderSignature, base64.StdEncoding.EncodeToString(opts.Signature))
 	}
 	hdr.Set("Content-Type", "application/octet-stream")
+	// Ask before sending the body: a node that refuses the request (wrong
+	// token, name taken) answers without reading the whole binary, and the
+	// client sees the answer instead of a connection reset.
+	hdr.Set("Expect", "100-continue")
 	var out Topology
 	if err := c.do(ctx, http.MethodPost, "/v1/topologies?"+q.Encode(), hdr, f, &out); err != nil {
 		return nil, err
@@ -156,6 +160,11 @@ func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, b
 	req, err := http.NewRequestWithContext(ctx, method, c.base()+path, body)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
+	}
+	if f, ok := body.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil {
+			req.ContentLength = fi.Size()
+		}
 	}
 	for k, v := range hdr {
 		req.Header[k] = v

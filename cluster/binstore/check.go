@@ -178,4 +178,3 @@ func VerifySignature(key ed25519.PublicKey, sum [32]byte, sig []byte) error {
 
 // Sign signs the sha256 of a binary with key, for [VerifySignature].
 func Sign(key ed25519.PrivateKey, sum [32]byte) []byte { return ed25519.Sign(key, sum[:]) }
-

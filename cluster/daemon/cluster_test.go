@@ -1,0 +1,446 @@
+package daemon_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gale-stream/gale/cluster/api"
+	"github.com/gale-stream/gale/cluster/daemon"
+)
+
+const token = "s3cret-token"
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+)
+
+// binaries builds ./cmd/gale and ./examples/wordcount-cluster once per test
+// binary (go build's cache keeps rebuilds cheap).
+func binaries(t *testing.T) (galeBin, wcBin string) {
+	t.Helper()
+	galeBin, wcBin = filepath.Join(binDir, "gale"), filepath.Join(binDir, "wordcount-cluster")
+	buildOnce.Do(func() {
+		goBin := filepath.Join(goruntime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goBin); err != nil {
+			goBin = "go"
+		}
+		for pkg, out := range map[string]string{"../../cmd/gale": galeBin, "../../examples/wordcount-cluster": wcBin} {
+			cmd := exec.Command(goBin, "build", "-o", out, pkg)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				buildErr = errors.Join(buildErr, errors.New("go build "+pkg+": "+err.Error()+"\n"+string(b)))
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return galeBin, wcBin
+}
+
+type testNode struct {
+	id   string
+	dir  string
+	cmd  *exec.Cmd
+	info daemon.Info
+	log  string
+}
+
+// startNode runs `gale node` as a process on loopback ports it picks
+// itself, and waits until it has written node.json.
+func startNode(t *testing.T, galeBin, id string, seeds ...string) *testNode {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	n := &testNode{id: id, dir: dir, log: filepath.Join(dir, "node.log")}
+	logf, err := os.Create(n.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"node", "--id", id, "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--worker-grace", "5s"}
+	if len(seeds) > 0 {
+		args = append(args, "--seeds", strings.Join(seeds, ","))
+	}
+	n.cmd = exec.Command(galeBin, args...)
+	// Flags through their environment equivalents, as an operator would.
+	n.cmd.Env = append(os.Environ(), "GALE_TOKEN="+token, "GALE_INSECURE=true", "GALE_LOCAL_GOSSIP=true", "GALE_LOG_LEVEL=info")
+	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { n.cmd.Wait(); logf.Close(); close(exited) }()
+	t.Cleanup(func() {
+		n.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			n.cmd.Process.Kill()
+			<-exited
+			t.Errorf("node %s did not stop within 15s of SIGINT", id)
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(n.log)
+			t.Logf("log of node %s:\n%s", id, tail(string(b), 6000))
+		}
+	})
+	waitFor(t, 15*time.Second, "node "+id+" up", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "node.json"))
+		if err != nil || json.Unmarshal(b, &n.info) != nil {
+			return false
+		}
+		return n.info.PID == n.cmd.Process.Pid
+	})
+	return n
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func newClient(n *testNode, tok string) *api.Client {
+	return &api.Client{BaseURL: n.info.API, Token: tok, HTTP: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
+}
+
+// gale runs the CLI and returns its stdout, stderr and error.
+func gale(t *testing.T, galeBin string, env []string, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(galeBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+type wordcountResult struct {
+	Topology string           `json:"topology"`
+	Total    int64            `json:"total"`
+	Want     int64            `json:"want"`
+	Counts   map[string]int64 `json:"counts"`
+}
+
+func readResult(path string) (*wordcountResult, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	var r wordcountResult
+	if json.Unmarshal(b, &r) != nil {
+		return nil, false
+	}
+	return &r, true
+}
+
+// localCounts runs the example binary in this machine's process, without
+// a cluster, to get the reference counts.
+func localCounts(t *testing.T, wcBin string) *wordcountResult {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(wcBin, "run", "--state-dir", dir)
+	cmd.Env = append(os.Environ(), "GALE_LOG_LEVEL=warn")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Wait()
+	}()
+	var r *wordcountResult
+	waitFor(t, 30*time.Second, "local wordcount result", func() bool {
+		var ok bool
+		r, ok = readResult(filepath.Join(dir, "result.json"))
+		return ok
+	})
+	return r
+}
+
+func TestCluster(t *testing.T) {
+	galeBin, wcBin := binaries(t)
+	n1 := startNode(t, galeBin, "n1")
+	n2 := startNode(t, galeBin, "n2", n1.info.GossipAddr)
+	n3 := startNode(t, galeBin, "n3", n1.info.GossipAddr)
+	nodes := []*testNode{n1, n2, n3}
+
+	// Every node sees all three alive and agrees on the coordinator.
+	waitFor(t, 20*time.Second, "membership agreement", func() bool {
+		coord := ""
+		for _, n := range nodes {
+			ms, err := newClient(n, token).Members(context.Background())
+			if err != nil || len(ms.Members) != 3 {
+				return false
+			}
+			for _, m := range ms.Members {
+				if m.State != "alive" {
+					return false
+				}
+				if m.Coordinator {
+					if coord != "" && coord != m.ID {
+						return false
+					}
+					coord = m.ID
+				}
+			}
+		}
+		return coord != ""
+	})
+	out, _, err := gale(t, galeBin, []string{"GALE_NODE=" + n1.info.API, "GALE_TOKEN=" + token}, "members")
+	if err != nil || !strings.Contains(out, "n1") || !strings.Contains(out, "n2") || !strings.Contains(out, "n3") || !strings.Contains(out, "coordinator") {
+		t.Fatalf("gale members: %v\n%s", err, out)
+	}
+
+	t.Run("SubmitRunsWordCount", func(t *testing.T) { testSubmitRuns(t, galeBin, wcBin, nodes) })
+	t.Run("BadInput", func(t *testing.T) { testBadInput(t, galeBin, wcBin, n1) })
+	t.Run("CLIErrors", func(t *testing.T) { testCLIErrors(t, galeBin, n2) })
+}
+
+func testSubmitRuns(t *testing.T, galeBin, wcBin string, nodes []*testNode) {
+	want := localCounts(t, wcBin)
+	if want.Total != want.Want || want.Total == 0 {
+		t.Fatalf("local run counted %d words, want %d", want.Total, want.Want)
+	}
+	// Submit through the second node: the worker may land on any node,
+	// which then fetches the binary from a peer.
+	out, errOut, err := gale(t, galeBin, []string{"GALE_TOKEN=" + token}, "submit", wcBin, "--node", nodes[1].info.API, "--name", "wc", "--workers", "1")
+	if err != nil {
+		t.Fatalf("gale submit: %v\n%s%s", err, out, errOut)
+	}
+	if !strings.Contains(out, "submitted wc: 1 workers") {
+		t.Fatalf("gale submit printed %q", out)
+	}
+	sum, err := api.FileSHA256(wcBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var st *api.Status
+	waitFor(t, 20*time.Second, "worker running", func() bool {
+		st, err = newClient(nodes[0], token).Status(context.Background(), "wc")
+		return err == nil && len(st.Assigned) == 1 && st.Assigned[0].Process != nil && st.Assigned[0].Process.State == "running"
+	})
+	if st.BinarySHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("status binary %s, want %x", st.BinarySHA256, sum)
+	}
+	var runner *testNode
+	for _, n := range nodes {
+		if n.id == st.Assigned[0].Node {
+			runner = n
+		}
+	}
+	if runner == nil {
+		t.Fatalf("worker placed on unknown node %q", st.Assigned[0].Node)
+	}
+	// The runner holds the binary under its hash, verified.
+	if _, err := os.Stat(filepath.Join(runner.dir, "binaries", hex.EncodeToString(sum[:]))); err != nil {
+		t.Errorf("node %s runs the worker but does not store the binary: %v", runner.id, err)
+	}
+
+	var got *wordcountResult
+	resultPath := filepath.Join(runner.dir, "workers", "wc", "0", "state", "result.json")
+	waitFor(t, 30*time.Second, "worker result "+resultPath, func() bool {
+		var ok bool
+		got, ok = readResult(resultPath)
+		return ok
+	})
+	if got.Topology != "wc" {
+		t.Errorf("worker ran topology %q, want wc", got.Topology)
+	}
+	if got.Total != want.Want {
+		t.Errorf("cluster counted %d words, want %d", got.Total, want.Want)
+	}
+	if len(got.Counts) != len(want.Counts) {
+		t.Errorf("cluster counted %d distinct words, local run %d", len(got.Counts), len(want.Counts))
+	}
+	for w, n := range want.Counts {
+		if got.Counts[w] != n {
+			t.Errorf("word %q: cluster %d, local %d", w, got.Counts[w], n)
+		}
+	}
+	// The worker's log is kept.
+	if b, err := os.ReadFile(st.Assigned[0].Process.Log); err != nil || !strings.Contains(string(b), "wordcount done") {
+		t.Errorf("worker log %s: %v\n%s", st.Assigned[0].Process.Log, err, b)
+	}
+
+	out, _, err = gale(t, galeBin, []string{"GALE_NODE=" + nodes[2].info.API, "GALE_TOKEN=" + token}, "list")
+	if err != nil || !strings.Contains(out, "wc") {
+		t.Errorf("gale list: %v\n%s", err, out)
+	}
+	out, _, err = gale(t, galeBin, []string{"GALE_NODE=" + nodes[2].info.API, "GALE_TOKEN=" + token}, "status", "wc")
+	if err != nil || !strings.Contains(out, "running") || !strings.Contains(out, runner.id) {
+		t.Errorf("gale status: %v\n%s", err, out)
+	}
+
+	// Kill: the worker process stops, and the topology is gone everywhere.
+	pid := st.Assigned[0].Process.PID
+	if out, errOut, err := gale(t, galeBin, []string{"GALE_NODE=" + nodes[0].info.API, "GALE_TOKEN=" + token}, "kill", "wc"); err != nil {
+		t.Fatalf("gale kill: %v\n%s%s", err, out, errOut)
+	}
+	waitFor(t, 20*time.Second, "workers stopped on every node", func() bool {
+		for _, n := range nodes {
+			ws, err := newClient(n, token).Workers(context.Background())
+			if err != nil || len(ws) != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Errorf("worker process %d still exists after kill", pid)
+	}
+	_, err = newClient(nodes[1], token).Status(context.Background(), "wc")
+	if !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("status after kill: %v, want not found", err)
+	}
+}
+
+// upload posts body as a binary, returning the status code and error text.
+func upload(t *testing.T, n *testNode, tok string, body []byte, hdr map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, n.info.API+"/v1/topologies?name=bad", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	// As api.Client does: a refused request is answered before the body is
+	// sent, instead of the server closing the connection mid-upload.
+	req.Header.Set("Expect", "100-continue")
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, ExpectContinueTimeout: 5 * time.Second}}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var e struct{ Error string }
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Errorf("error body is not JSON: %q", b)
+	}
+	return resp.StatusCode, e.Error
+}
+
+func storedFiles(t *testing.T, n *testNode) []string {
+	t.Helper()
+	es, err := os.ReadDir(filepath.Join(n.dir, "binaries"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func testBadInput(t *testing.T, galeBin, wcBin string, n *testNode) {
+	wc, err := os.ReadFile(wcBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := storedFiles(t, n)
+	otherArch := bytes.Clone(wc)
+	// e_machine, at offset 18 of the ELF header: claim arm64 (or amd64 on
+	// an arm64 machine).
+	machine := uint16(183)
+	if goruntime.GOARCH == "arm64" {
+		machine = 62
+	}
+	binary.LittleEndian.PutUint16(otherArch[18:], machine)
+	gal, err := os.ReadFile(galeBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		tok      string
+		body     []byte
+		hdr      map[string]string
+		code     int
+		contains string
+	}{
+		{"missing token", "", wc, nil, http.StatusUnauthorized, "token"},
+		{"wrong token", "nope", wc, nil, http.StatusUnauthorized, "token"},
+		{"hash mismatch", token, wc, map[string]string{api.HeaderSHA256: strings.Repeat("ab", 32)}, http.StatusUnprocessableEntity, "sha256 mismatch"},
+		{"other platform", token, otherArch, nil, http.StatusUnprocessableEntity, "this node is " + goruntime.GOOS + "/" + goruntime.GOARCH},
+		{"windows binary", token, append([]byte("MZ\x90\x00"), make([]byte, 100)...), nil, http.StatusUnprocessableEntity, "Windows"},
+		{"script", token, []byte("#!/bin/sh\necho hi\n"), nil, http.StatusUnprocessableEntity, "script"},
+		{"not a topology", token, gal, nil, http.StatusUnprocessableEntity, "not a gale topology"},
+		{"empty", token, nil, nil, http.StatusUnprocessableEntity, "empty upload"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, msg := upload(t, n, c.tok, c.body, c.hdr)
+			if code != c.code || !strings.Contains(msg, c.contains) {
+				t.Errorf("got %d %q, want %d and a message containing %q", code, msg, c.code, c.contains)
+			}
+		})
+	}
+	after := storedFiles(t, n)
+	if strings.Join(before, ",") != strings.Join(after, ",") {
+		t.Errorf("refused uploads changed the store: before %v, after %v", before, after)
+	}
+	if ts, err := newClient(n, token).List(context.Background()); err != nil || len(ts) != 0 {
+		t.Errorf("topologies after refused uploads: %v, %v", ts, err)
+	}
+}
+
+func testCLIErrors(t *testing.T, galeBin string, n *testNode) {
+	cases := []struct {
+		name     string
+		env      []string
+		args     []string
+		contains string
+	}{
+		{"wrong token", []string{"GALE_TOKEN=wrong"}, []string{"list", "--node", n.info.API}, "refused the token"},
+		{"missing token", []string{"GALE_TOKEN="}, []string{"list", "--node", n.info.API}, "requires a token"},
+		{"submit wrong token", []string{"GALE_TOKEN=wrong"}, []string{"submit", galeBin, "--node", n.info.API}, "refused the token"},
+		{"submit missing binary", []string{"GALE_TOKEN=" + token}, []string{"submit", "/nonexistent/topo", "--node", n.info.API}, "no such file"},
+		{"unreachable", nil, []string{"members", "--node", "http://127.0.0.1:1"}, "cannot reach a gale node at http://127.0.0.1:1"},
+		{"unknown topology", []string{"GALE_TOKEN=" + token}, []string{"status", "nosuch", "--node", n.info.API}, `unknown topology "nosuch"`},
+		{"kill unknown", []string{"GALE_TOKEN=" + token}, []string{"kill", "nosuch", "--node", n.info.API}, `unknown topology "nosuch"`},
+		{"rebalance unknown", []string{"GALE_TOKEN=" + token}, []string{"rebalance", "nosuch", "--workers", "2", "--node", n.info.API}, `unknown topology "nosuch"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, errOut, err := gale(t, galeBin, c.env, c.args...)
+			if err == nil || !strings.Contains(errOut, c.contains) {
+				t.Errorf("err %v, stderr %q; want failure mentioning %q", err, errOut, c.contains)
+			}
+		})
+	}
+}
