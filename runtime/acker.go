@@ -68,7 +68,11 @@ func (a *ackerTask) process(ms []ackMsg) {
 	}
 	for task, ds := range a.out {
 		if len(ds) > 0 {
-			a.l.inboxes[task].ctrl.push(ds...)
+			if in := a.l.inboxes[task]; in != nil {
+				in.ctrl.push(ds...)
+			} else {
+				a.l.remote.sendDones(task, ds)
+			}
 			a.out[task] = ds[:0]
 		}
 	}

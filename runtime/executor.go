@@ -157,7 +157,12 @@ func (e *executor) flushAcks(i int) {
 	if len(e.ackBuf[i]) == 0 {
 		return
 	}
-	e.l.inboxes[e.l.ackerBase+topology.TaskID(i)].acks.push(e.ackBuf[i]...)
+	acker := e.l.ackerBase + topology.TaskID(i)
+	if in := e.l.inboxes[acker]; in != nil {
+		in.acks.push(e.ackBuf[i]...)
+	} else {
+		e.sendAcksRemote(acker, e.ackBuf[i])
+	}
 	e.ackBuf[i] = e.ackBuf[i][:0]
 }
 
@@ -249,6 +254,9 @@ func (e *executor) sendBatch(dst topology.TaskID) {
 // full, and gives up when the topology is killed.
 func (e *executor) send(dst topology.TaskID, m msg) bool {
 	in := e.l.inboxes[dst]
+	if in == nil {
+		return e.sendRemote(dst, m)
+	}
 	n := int64(len(m.tuples))
 	in.depth.Add(n)
 	select {

@@ -8,6 +8,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,9 +28,12 @@ type Local struct {
 
 	inboxes   []*inbox // by task id; ackers follow the user tasks
 	ackerBase topology.TaskID
-	spouts    []*executor
-	bolts     []*executor
-	ackers    []*ackerTask
+	// localAckers are the indexes of the acker tasks in this process; spout
+	// tasks start their trees on these.
+	localAckers []int
+	spouts      []*executor
+	bolts       []*executor
+	ackers      []*ackerTask
 
 	// userCtx is handed to user code; it is cancelled when the topology is
 	// killed.
@@ -55,6 +59,11 @@ type Local struct {
 	restoredFrom   uint64
 	coord          *coordinator
 	coordWG        sync.WaitGroup
+
+	// remote reaches the other workers; nil when every task is local.
+	remote *remote
+	// taskComponent maps every user task to its component.
+	taskComponent map[topology.TaskID]topology.ComponentID
 
 	// origins holds one shared Origin per declared stream.
 	origins map[topology.ComponentID]map[topology.StreamID]*topology.Origin
@@ -112,15 +121,31 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 		l.coord.next = l.restoredFrom
 	}
 	tracking := cfg.Guarantee == topology.AtLeastOnce
+	workers, self := 1, 0
+	local := func(topology.TaskID) bool { return true }
+	if p := opts.Worker; p != nil {
+		if err := validatePlan(t, p); err != nil {
+			return nil, err
+		}
+		workers, self = len(p.Workers), p.Index
+		local = func(task topology.TaskID) bool { return p.Tasks[task] == p.Index }
+	}
 	numAckers := 0
 	if tracking {
-		numAckers = cfg.Ackers
+		// Every worker runs ackers for its own spouts (acker i runs in worker
+		// i mod workers), so a worker's ackers outlive every tree they track.
+		numAckers = max(cfg.Ackers, workers)
 	}
 	l.ackerBase = topology.TaskID(t.NumTasks() + 1)
 	l.inboxes = make([]*inbox, t.NumTasks()+1+numAckers)
+	l.taskComponent = map[topology.TaskID]topology.ComponentID{}
 	queueBatches := max(2, cfg.QueueSize/cfg.BatchSize)
 	for _, c := range t.Components() {
 		for _, task := range c.Tasks {
+			l.taskComponent[task] = c.ID
+			if !local(task) {
+				continue
+			}
 			in := &inbox{ctrl: newCtrlQueue[ctrlMsg]()}
 			if c.Kind == topology.KindBolt {
 				in.data = make(chan msg, queueBatches)
@@ -129,6 +154,10 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 		}
 	}
 	for i := range numAckers {
+		if i%workers != self {
+			continue
+		}
+		l.localAckers = append(l.localAckers, i)
 		task := l.ackerBase + topology.TaskID(i)
 		in := &inbox{acks: newCtrlQueue[ackMsg]()}
 		l.inboxes[task] = in
@@ -140,9 +169,18 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 		})
 	}
 
+	if opts.Worker != nil {
+		if err := l.startTransport(opts); err != nil {
+			l.closeState()
+			return nil, err
+		}
+	}
 	seed := rand.Uint64()
 	for _, c := range t.Components() {
 		for i, task := range c.Tasks {
+			if l.inboxes[task] == nil {
+				continue // another worker's
+			}
 			e, err := l.newExecutor(c, i, task, tracking, numAckers, seed)
 			if err != nil {
 				l.abortStart()
@@ -184,6 +222,7 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 		for _, e := range append(l.spouts, l.bolts...) {
 			e.closeBackend()
 		}
+		l.closeTransport()
 		l.cancelUser()
 		l.closeState()
 		close(l.done)
@@ -209,6 +248,7 @@ func (l *Local) addOpened(e *executor) {
 // abortStart closes the spouts and bolts opened so far.
 func (l *Local) abortStart() {
 	defer l.closeState()
+	defer l.closeTransport()
 	defer func() {
 		for _, e := range append(l.spouts, l.bolts...) {
 			e.closeBackend()
@@ -279,7 +319,7 @@ func (l *Local) newExecutor(c *topology.Component, index int, task topology.Task
 		}
 	}
 	rng := rand.New(rand.NewPCG(seed, uint64(task)))
-	isLocal := func(topology.TaskID) bool { return true }
+	isLocal := l.isLocal
 	down := map[topology.TaskID]bool{}
 	for _, s := range c.Outputs {
 		so := &streamOut{
@@ -452,4 +492,18 @@ func (l *Local) LastCheckpoint() uint64 {
 // origin returns the shared Origin of stream of component c.
 func (l *Local) origin(c topology.ComponentID, stream topology.StreamID) *topology.Origin {
 	return l.origins[c][stream]
+}
+
+// closeTransport flushes and closes the links to the other workers.
+func (l *Local) closeTransport() {
+	if l.remote == nil {
+		return
+	}
+	close(l.remote.stop)
+	l.remote.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.remote.tr.Shutdown(ctx); err != nil {
+		l.log.Warn("close transport", "err", err)
+	}
 }

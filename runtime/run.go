@@ -36,6 +36,10 @@ type Options struct {
 	// Epoch is the assignment epoch this process runs under; checkpoints
 	// written under a newer epoch fence this one off (see state.ErrFenced).
 	Epoch uint64
+
+	// Worker places the topology's tasks in several worker processes, of
+	// which this is one. Default: every task runs in this process.
+	Worker *WorkerPlan
 }
 
 // Run runs t in this process until ctx is cancelled, then stops it

@@ -101,7 +101,7 @@ func (e *executor) spoutEmit(stream topology.StreamID, values topology.Values, m
 
 // startTree sends a tracked spout tuple to targets and tells its acker.
 func (e *executor) startTree(so *streamOut, values topology.Values, msgID any, targets []topology.TaskID) {
-	root := e.newID()
+	root := e.localRoot()
 	var sum uint64
 	for _, dst := range targets {
 		t := e.newTuple(so, values)
@@ -343,5 +343,22 @@ func (e *executor) closeSpout() {
 	}()
 	if err := e.spout.Close(); err != nil {
 		e.log.Warn("spout close", "err", err)
+	}
+}
+
+// localRoot returns a new root id whose acker (root mod the number of
+// ackers) runs in this process.
+func (e *executor) localRoot() uint64 {
+	n := uint64(len(e.ackBuf))
+	local := e.l.localAckers
+	for {
+		r := e.newID()
+		if len(local) == int(n) {
+			return r
+		}
+		r = r - r%n + uint64(local[r%uint64(len(local))])
+		if r != 0 {
+			return r
+		}
 	}
 }

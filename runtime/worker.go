@@ -1,0 +1,338 @@
+package runtime
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/gale-stream/gale/runtime/internal/wire"
+	"github.com/gale-stream/gale/runtime/transport"
+	"github.com/gale-stream/gale/topology"
+)
+
+// WorkerPlan places a topology's tasks in several worker processes. Each
+// process runs [Start] or [Run] with the same plan and its own Index: it
+// runs its own tasks, plus acker tasks for its own spouts, and reaches the
+// others over TCP (package runtime/transport): tuples, barriers, watermarks
+// and tracking messages in msgpack frames, with credit-based flow control so
+// that a slow bolt in one worker slows the spouts in another.
+type WorkerPlan struct {
+	// Index is this worker's index in Workers.
+	Index int
+	// Workers are the data addresses (host:port) of every worker, by index.
+	// This worker listens on Workers[Index] unless Listen is set.
+	Workers []string
+	// Listen is the address this worker's transport listens on. Default:
+	// Workers[Index].
+	Listen string
+	// Tasks maps every user task of the topology to the index of the worker
+	// that runs it.
+	Tasks map[topology.TaskID]int
+	// Epoch is the assignment epoch; links from older epochs are refused.
+	Epoch uint64
+	// Token is a shared secret the workers' handshakes must carry.
+	Token string
+	// TLS, when set, secures the links (mutual TLS when it requires client
+	// certificates).
+	TLS *tls.Config
+}
+
+// endCheckpoint marks a barrier item that is really the end marker of its
+// source task (the wire format has no end item of its own).
+const endCheckpoint = math.MaxUint64
+
+// remote is what a worker process needs to reach the other workers.
+type remote struct {
+	l    *Local
+	plan *WorkerPlan
+	tr   *transport.Transport
+	// ctrl queues tracking traffic for each other worker. It must not wait
+	// for credit on the sending task's goroutine: tracking runs against the
+	// data, and a bolt blocked on an ack would stop draining the queue whose
+	// fullness withholds the credit — a deadlock across workers. One
+	// goroutine per peer sends it instead; the queues are bounded in practice
+	// by max pending, as in process.
+	ctrl []*ctrlQueue[wire.Item]
+	wg   sync.WaitGroup
+	stop chan struct{}
+}
+
+// validatePlan checks a plan against the topology.
+func validatePlan(t *topology.Topology, p *WorkerPlan) error {
+	var errs []error
+	if p.Index < 0 || p.Index >= len(p.Workers) {
+		errs = append(errs, fmt.Errorf("worker index %d is not among the %d workers", p.Index, len(p.Workers)))
+	}
+	for _, c := range t.Components() {
+		for _, task := range c.Tasks {
+			w, ok := p.Tasks[task]
+			if !ok || w < 0 || w >= len(p.Workers) {
+				errs = append(errs, fmt.Errorf("task %d of %s is placed on no worker", task, c.ID))
+			}
+		}
+	}
+	if t.Config().Guarantee == topology.ExactlyOnce && len(p.Workers) > 1 {
+		errs = append(errs, errors.New("exactly-once delivery across several workers is not supported yet; run the topology in one worker"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("runtime: topology %s: worker plan: %w", t.Name(), err)
+	}
+	return nil
+}
+
+// isLocal reports whether task runs in this process.
+func (l *Local) isLocal(task topology.TaskID) bool {
+	return l.inboxes[task] != nil
+}
+
+// startTransport listens for the other workers' links.
+func (l *Local) startTransport(opts Options) error {
+	p := opts.Worker
+	addr := p.Listen
+	if addr == "" {
+		addr = p.Workers[p.Index]
+	}
+	r := &remote{l: l, plan: p}
+	tr, err := transport.New(addr, transport.Options{
+		Topology:   l.topo.Name(),
+		Worker:     p.Index,
+		Epoch:      p.Epoch,
+		Token:      p.Token,
+		TLS:        p.TLS,
+		Handler:    r.handle,
+		Logger:     l.log,
+		Registerer: opts.Registerer,
+	})
+	if err != nil {
+		return fmt.Errorf("runtime: topology %s: worker %d: %w", l.topo.Name(), p.Index, err)
+	}
+	r.tr = tr
+	r.stop = make(chan struct{})
+	r.ctrl = make([]*ctrlQueue[wire.Item], len(p.Workers))
+	for w := range p.Workers {
+		if w == p.Index {
+			continue
+		}
+		q := newCtrlQueue[wire.Item]()
+		r.ctrl[w] = q
+		r.wg.Go(func() { r.sendCtrl(p.Workers[w], q) })
+	}
+	l.remote = r
+	return nil
+}
+
+// sendCtrl sends the tracking traffic queued for the worker at addr until
+// the topology stops, then what is left.
+func (r *remote) sendCtrl(addr string, q *ctrlQueue[wire.Item]) {
+	for {
+		select {
+		case <-q.signal:
+		case <-r.stop:
+			r.flushCtrl(addr, q)
+			return
+		}
+		r.flushCtrl(addr, q)
+	}
+}
+
+func (r *remote) flushCtrl(addr string, q *ctrlQueue[wire.Item]) {
+	items := q.popAll()
+	if len(items) == 0 {
+		return
+	}
+	b := wire.Batch{Items: items}
+	if err := r.tr.Send(r.l.userCtx, addr, &b); err != nil && r.l.userCtx.Err() == nil {
+		r.l.log.Warn("send tracking messages", "peer", addr, "items", len(items), "err", err)
+	}
+}
+
+// queueCtrl queues tracking items for the worker running task.
+func (r *remote) queueCtrl(task topology.TaskID, items ...wire.Item) {
+	r.ctrl[r.workerOf(task)].push(items...)
+}
+
+// workerOf returns the worker running task: user tasks as planned, acker i
+// in worker i mod workers.
+func (r *remote) workerOf(task topology.TaskID) int {
+	if task >= r.l.ackerBase {
+		return int(task-r.l.ackerBase) % len(r.plan.Workers)
+	}
+	return r.plan.Tasks[task]
+}
+
+// addrOf returns the data address of the worker running task.
+func (r *remote) addrOf(task topology.TaskID) string {
+	return r.plan.Workers[r.workerOf(task)]
+}
+
+// sendRemote sends m to task dst in another worker, blocking while the link
+// has no credit (backpressure). It gives up when the topology is killed.
+func (e *executor) sendRemote(dst topology.TaskID, m msg) bool {
+	r := e.l.remote
+	var b wire.Batch
+	switch m.kind {
+	case msgTuples:
+		b.Items = make([]wire.Item, len(m.tuples))
+		for i, t := range m.tuples {
+			it := &b.Items[i]
+			it.Kind = wire.KindTuple
+			it.Tuple = wire.Tuple{Dest: int32(dst), SourceTask: int32(t.SourceTaskID), Stream: string(t.Origin.Stream), Values: t.Vals}
+			for _, ed := range t.edges {
+				it.Tuple.Edges = append(it.Tuple.Edges, wire.Edge{Root: ed.root, ID: ed.id})
+			}
+		}
+	case msgEnd:
+		b.Items = []wire.Item{{Kind: wire.KindBarrier, Barrier: wire.Barrier{Checkpoint: endCheckpoint, SourceTask: int32(m.from), Dest: int32(dst)}}}
+	case msgBarrier:
+		b.Items = []wire.Item{{Kind: wire.KindBarrier, Barrier: wire.Barrier{Checkpoint: uint64(m.n), SourceTask: int32(m.from), Dest: int32(dst)}}}
+	case msgWatermark:
+		b.Items = []wire.Item{{Kind: wire.KindWatermark, Watermark: wire.Watermark{Time: m.n, SourceTask: int32(m.from), Dest: int32(dst)}}}
+	}
+	return r.send(e, dst, &b)
+}
+
+func (r *remote) send(e *executor, dst topology.TaskID, b *wire.Batch) bool {
+	if err := r.tr.Send(r.l.userCtx, r.addrOf(dst), b); err != nil {
+		if r.l.userCtx.Err() != nil {
+			return false
+		}
+		if e != nil {
+			e.reportError(fmt.Errorf("runtime: send to task %d at %s: %w", dst, r.addrOf(dst), err))
+		} else {
+			r.l.log.Warn("send to remote task", "dest", int(dst), "err", err)
+		}
+		return false
+	}
+	return true
+}
+
+// sendAcksRemote sends tracking messages to an acker task in another worker.
+func (e *executor) sendAcksRemote(acker topology.TaskID, ms []ackMsg) {
+	items := make([]wire.Item, len(ms))
+	for i, m := range ms {
+		items[i] = wire.Item{Kind: wire.KindAcker, Acker: wire.AckerMsg{Op: uint8(m.op), Root: m.root, Value: m.val, SpoutTask: int32(m.spout), Dest: int32(acker)}}
+	}
+	e.l.remote.queueCtrl(acker, items...)
+}
+
+// sendDonesRemote sends tree outcomes to a spout task in another worker.
+func (r *remote) sendDones(spout topology.TaskID, ds []ctrlMsg) {
+	items := make([]wire.Item, len(ds))
+	for i, d := range ds {
+		items[i] = wire.Item{Kind: wire.KindSpoutDone, SpoutDone: wire.SpoutDone{Root: d.root, Ok: d.ok, Dest: int32(spout)}}
+	}
+	r.queueCtrl(spout, items...)
+}
+
+// handle receives a batch from another worker and hands its items to the
+// local tasks, in order. It blocks while a task's queue is full, which
+// withholds credit from the sending worker.
+func (r *remote) handle(ctx context.Context, from transport.Peer, b *wire.Batch) {
+	var vd wire.ValueDecoder
+	var pend []*tuple
+	var pendDst topology.TaskID
+	flush := func() bool {
+		if len(pend) == 0 {
+			return true
+		}
+		ok := r.deliver(ctx, pendDst, msg{kind: msgTuples, from: pend[0].SourceTaskID, tuples: pend})
+		pend = nil
+		return ok
+	}
+	for i := range b.Items {
+		it := &b.Items[i]
+		dst := topology.TaskID(it.Dest())
+		if int(dst) <= 0 || int(dst) >= len(r.l.inboxes) || r.l.inboxes[dst] == nil {
+			r.l.log.Warn("dropping an item for a task this worker does not run", "dest", int(dst), "peer", from.Addr)
+			continue
+		}
+		in := r.l.inboxes[dst]
+		switch it.Kind {
+		case wire.KindTuple:
+			t, err := r.tuple(&vd, &it.Tuple)
+			if err != nil {
+				r.l.log.Warn("dropping a malformed tuple", "dest", int(dst), "peer", from.Addr, "err", err)
+				continue
+			}
+			if len(pend) > 0 && (pendDst != dst || pend[0].SourceTaskID != t.SourceTaskID) {
+				if !flush() {
+					return
+				}
+			}
+			pendDst = dst
+			pend = append(pend, t)
+		case wire.KindBarrier, wire.KindWatermark:
+			if !flush() {
+				return
+			}
+			var m msg
+			switch {
+			case it.Kind == wire.KindWatermark:
+				m = msg{kind: msgWatermark, from: topology.TaskID(it.Watermark.SourceTask), n: it.Watermark.Time}
+			case it.Barrier.Checkpoint == endCheckpoint:
+				m = msg{kind: msgEnd, from: topology.TaskID(it.Barrier.SourceTask)}
+			default:
+				m = msg{kind: msgBarrier, from: topology.TaskID(it.Barrier.SourceTask), n: int64(it.Barrier.Checkpoint)}
+			}
+			if !r.deliver(ctx, dst, m) {
+				return
+			}
+		case wire.KindAcker:
+			if in.acks == nil {
+				continue
+			}
+			a := it.Acker
+			in.acks.push(ackMsg{op: ackOp(a.Op), root: a.Root, val: a.Value, spout: topology.TaskID(a.SpoutTask)})
+		case wire.KindSpoutDone:
+			in.ctrl.push(ctrlMsg{kind: ctrlTreeDone, root: it.SpoutDone.Root, ok: it.SpoutDone.Ok})
+		}
+	}
+	flush()
+}
+
+// tuple turns a received wire tuple into a runtime tuple.
+func (r *remote) tuple(vd *wire.ValueDecoder, wt *wire.Tuple) (*tuple, error) {
+	src := topology.TaskID(wt.SourceTask)
+	comp, ok := r.l.taskComponent[src]
+	if !ok {
+		return nil, fmt.Errorf("unknown source task %d", src)
+	}
+	origin := r.l.origin(comp, topology.StreamID(wt.Stream))
+	if origin == nil {
+		return nil, fmt.Errorf("%s has no stream %q", comp, wt.Stream)
+	}
+	vals := wt.Values
+	if vals == nil {
+		var err error
+		if vals, err = vd.Decode(wt.Raw); err != nil {
+			return nil, err
+		}
+	}
+	t := &tuple{TupleData: topology.TupleData{Origin: origin, SourceTaskID: src, Vals: vals}}
+	for _, ed := range wt.Edges {
+		t.addEdge(ed.Root, ed.ID)
+	}
+	return t, nil
+}
+
+// deliver puts m on the data queue of local task dst, blocking while it is
+// full, until ctx ends or the topology is killed.
+func (r *remote) deliver(ctx context.Context, dst topology.TaskID, m msg) bool {
+	in := r.l.inboxes[dst]
+	if in.data == nil {
+		return true // a spout task: nothing comes in through the data queue
+	}
+	n := int64(len(m.tuples))
+	in.depth.Add(n)
+	select {
+	case in.data <- m:
+		return true
+	case <-ctx.Done():
+	case <-r.l.kill:
+	}
+	in.depth.Add(-n)
+	return false
+}
