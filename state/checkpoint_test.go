@@ -220,6 +220,9 @@ func TestRescaleTwoTasksToThree(t *testing.T) {
 		if err := s3.RestoreFrom(ctx, newScopes, sources[0]); !errors.Is(err, ErrIncompleteRestore) {
 			t.Fatalf("restore from one of two workers: %v, want ErrIncompleteRestore", err)
 		}
+		if err := s3.RestoreFrom(ctx, newScopes, sources[0], sources[1], sources[0]); !errors.Is(err, ErrConflictingSources) {
+			t.Fatalf("restore from a worker's checkpoint twice: %v, want ErrConflictingSources", err)
+		}
 		changed := fullScope("t", "c", 0, 3, testMaxPar*2)
 		if err := s3.RestoreFrom(ctx, []Scope{changed}, sources...); !errors.Is(err, ErrIncompleteRestore) {
 			t.Fatalf("restore with another max parallelism: %v, want ErrIncompleteRestore", err)
@@ -625,5 +628,67 @@ func TestRetentionSparesCommittedCheckpoint(t *testing.T) {
 	must(t, err)
 	if ids, _ := st.ListManifests(ctx); !slices.Equal(ids, []uint64{4, 5}) {
 		t.Fatalf("after committing 4: manifests %v, want [4 5]", ids)
+	}
+}
+
+// TestRestoreIgnoresStaleGroupsOfOtherSources checks that restoring from
+// several workers' checkpoints takes each key group only from the
+// checkpoint whose scopes own it, although a worker's sstables may still
+// hold stale data of groups it owned before.
+func TestRestoreIgnoresStaleGroupsOfOtherSources(t *testing.T) {
+	ctx := t.Context()
+	const n = 2000
+	// Worker A once owned everything, then only task 0 of 2.
+	sa := openStore(t, t.TempDir(), Options{})
+	stA := newStorage(t)
+	everything := tasks(t, sa, "c", 1)
+	writeCounters(t, everything, seq(n), func(i int) int64 { return -1 })
+	closeAll(t, everything)
+	a, err := sa.Task(fullScope("t", "c", 0, 2, testMaxPar))
+	must(t, err)
+	must(t, NewOperatorValue[string](a, "pos").Set("a0"))
+	var mineA, mineB []int
+	for i := range n {
+		if a.scope.Groups.Contains(keygroup.Of(key(i), testMaxPar)) {
+			mineA = append(mineA, i)
+		} else {
+			mineB = append(mineB, i)
+		}
+	}
+	writeCounters(t, []*Backend{a}, mineA, func(i int) int64 { return int64(i) + 1 })
+	_, err = sa.Checkpoint(ctx, 5, stA)
+	must(t, err)
+
+	// Worker B owns task 1 of 2, fresh.
+	sb := openStore(t, t.TempDir(), Options{})
+	stB := newStorage(t)
+	b, err := sb.Task(fullScope("t", "c", 1, 2, testMaxPar))
+	must(t, err)
+	must(t, NewOperatorValue[string](b, "pos").Set("b1"))
+	writeCounters(t, []*Backend{b}, mineB, func(i int) int64 { return int64(i) + 1 })
+	_, err = sb.Checkpoint(ctx, 5, stB)
+	must(t, err)
+
+	want := map[int]int64{}
+	for i := range n {
+		want[i] = int64(i) + 1
+	}
+	// Either source order must give the fresh state.
+	for _, order := range [][]Source{{{stA, 5}, {stB, 5}}, {{stB, 5}, {stA, 5}}} {
+		s3 := openStore(t, t.TempDir(), Options{})
+		var scopes []Scope
+		for i := range 2 {
+			scopes = append(scopes, fullScope("t", "c", i, 2, testMaxPar))
+		}
+		must(t, s3.RestoreFrom(ctx, scopes, order...))
+		bs := tasks(t, s3, "c", 2)
+		if got := readCounters(t, bs, n); !mapsEqual(got, want) {
+			t.Fatalf("stale groups leaked into the restore: %s", diff(got, want))
+		}
+		for i, wantPos := range []string{"a0", "b1"} {
+			if pos, err := NewOperatorValue[string](bs[i], "pos").Get(); err != nil || pos != wantPos {
+				t.Fatalf("task %d operator state %q, %v; want %q", i, pos, err, wantPos)
+			}
+		}
 	}
 }

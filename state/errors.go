@@ -44,6 +44,10 @@ var (
 	// state for a component but not for every key group asked for.
 	ErrIncompleteRestore = errors.New("state: checkpoint does not cover the key groups")
 
+	// ErrConflictingSources is returned by restore when two source
+	// checkpoints both hold a key group of a component.
+	ErrConflictingSources = errors.New("state: source checkpoints overlap")
+
 	// ErrNoState is returned by [BackendOf] when the runtime offers no keyed
 	// state to the task.
 	ErrNoState = errors.New("state: runtime offers no state backend")

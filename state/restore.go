@@ -9,6 +9,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/gale-stream/gale/internal/keygroup"
 )
 
 // Source names one checkpoint in one storage.
@@ -28,13 +30,15 @@ func (s *Store) Restore(ctx context.Context, storage CheckpointStorage, id uint6
 // scopes; it fails with ErrScopeInUse if one is open.
 //
 // For each scope it deletes the live key groups and operator state, then
-// copies from every source exactly the keys of the scope's key groups, and
-// the operator state of the scope's task index. A task that owns a different
+// copies from every source the keys of the scope's key groups that the
+// source's own scopes owned, and the operator state of the scope's task
+// index if the source's scopes include that task. A task that owns a different
 // range of key groups than the task that wrote the checkpoint (after
 // rescaling) therefore gets exactly its groups, and several sources (the
 // checkpoints of several old workers, each holding some of the groups)
 // can be combined. It returns ErrIncompleteRestore when the sources hold a
-// component's state but together do not cover every key group asked for.
+// component's state but together do not cover every key group asked for,
+// and ErrConflictingSources when two sources claim the same key group.
 //
 // Each source's files are copied from storage into a staging directory,
 // verified against the manifest's checksums, and opened as a read-only
@@ -112,6 +116,10 @@ func checkCoverage(scopes []Scope, manifests []*Manifest) error {
 					ErrIncompleteRestore, sc.Topology, sc.Component, maxPar[c], sc.MaxParallelism)
 			}
 			for g := sc.Groups.Start; g < sc.Groups.End; g++ {
+				if covered[c][g] {
+					return fmt.Errorf("%w: key group %d of %s/%s is in two checkpoints (checkpoint %d of store %s is one)",
+						ErrConflictingSources, g, sc.Topology, sc.Component, m.ID, m.StoreID)
+				}
 				covered[c][g] = true
 			}
 		}
@@ -189,14 +197,27 @@ func (s *Store) restoreSource(ctx context.Context, src Source, m *Manifest, scop
 		}
 		return it.Error()
 	}
+	// Copy only what the checkpoint's own scopes owned: its sstables may
+	// still hold stale data of key groups its store owned earlier, which
+	// another source has fresh.
 	for _, sc := range scopes {
-		lo, hi := groupSpan(sc.Topology, sc.Component, sc.Groups)
-		if err := copySpan(lo, hi); err != nil {
-			return written, err
-		}
-		lo, hi = operatorSpan(sc.Topology, sc.Component, sc.Task)
-		if err := copySpan(lo, hi); err != nil {
-			return written, err
+		for _, ms := range m.Scopes {
+			if ms.Topology != sc.Topology || ms.Component != sc.Component {
+				continue
+			}
+			r := keygroup.Range{Start: max(sc.Groups.Start, ms.Groups.Start), End: min(sc.Groups.End, ms.Groups.End)}
+			if r.Start < r.End {
+				lo, hi := groupSpan(sc.Topology, sc.Component, r)
+				if err := copySpan(lo, hi); err != nil {
+					return written, err
+				}
+			}
+			if ms.Task == sc.Task {
+				lo, hi := operatorSpan(sc.Topology, sc.Component, sc.Task)
+				if err := copySpan(lo, hi); err != nil {
+					return written, err
+				}
+			}
 		}
 	}
 	return written, batch.Commit(pebble.NoSync)
