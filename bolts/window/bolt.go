@@ -319,6 +319,9 @@ func (b *bolt) setKey(t topology.Tuple) error {
 		}
 	}
 	if err := b.be.SetCurrentKey(b.curKey); err != nil {
+		if errors.Is(err, state.ErrKeyGroupOutOfRange) {
+			return b.errorf("%w (subscribe the bolt with the fields grouping on %v)", err, b.cfg.KeyFields)
+		}
 		return b.stateErr("set key", err)
 	}
 	return nil
@@ -774,6 +777,9 @@ func (b *bolt) withGroupKey(recKey string, fn func() error) error {
 	}
 	b.curKey = append(b.curKey[:0], recKey...)
 	if err := b.be.SetCurrentKey(b.curKey); err != nil {
+		if errors.Is(err, state.ErrKeyGroupOutOfRange) {
+			return b.errorf("%w (subscribe the bolt with the fields grouping on %v)", err, b.cfg.KeyFields)
+		}
 		return b.stateErr("set key", err)
 	}
 	return nil

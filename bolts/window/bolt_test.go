@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/gale-stream/gale/state"
 	"github.com/gale-stream/gale/topology"
 )
 
@@ -143,11 +144,28 @@ func TestWindowInvalidConfigFailsPrepareNamingTheComponent(t *testing.T) {
 	for name, f := range map[string]topology.BoltFactory{
 		"empty":  New(Config{}),
 		"top 0":  TopN(0, CountField, Config{KeyFields: []string{"k"}}),
+		"no key": TopN(3, CountField, Config{}),
 		"counts": Count(Config{Assigner: Tumbling(time.Second)}),
 	} {
 		err := f().Prepare(t.Context(), &topology.Context{Topology: "t", Component: "counts", Task: 3})
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "component counts task 3") {
 			t.Errorf("%s: Prepare error %v", name, err)
 		}
+	}
+}
+
+func TestWindowKeyOfAnotherTaskFailsTheTuple(t *testing.T) {
+	store := openStore(t, t.TempDir())
+	h := newHarness(t, store, scopeOf("split", 0, 2), withCount(eventCfg(Tumbling(time.Second))), inFields)
+	defer h.close()
+	var other string
+	for i := 0; other == ""; i++ {
+		if k := fmt.Sprint("k", i); taskOf(k, 2) == 1 {
+			other = k
+		}
+	}
+	err := h.bolt.Execute(t.Context(), topology.NewTuple("src", topology.DefaultStream, 1, inFields, topology.Values{other, int64(1), int64(1)}), h.rec)
+	if !errors.Is(err, state.ErrKeyGroupOutOfRange) || !strings.Contains(err.Error(), "fields grouping") {
+		t.Fatalf("execute with another task's key: %v", err)
 	}
 }

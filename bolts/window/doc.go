@@ -81,25 +81,58 @@
 //
 // # State, timers and failures
 //
-// Accumulators live in a map state per key, keyed by window. Each window has
-// a timer (its end, then its end + L) kept in a map state per key group,
-// stored under a key that hashes into that group, so timers move with their
-// key group when a component is rescaled. In Prepare a task loads the timers
-// of its key groups into an in-memory priority queue; a watermark then pops
-// the due ones, without scanning keys. The current watermark is operator
-// state. Everything is therefore in the task's state Backend and is included
-// in checkpoints: a task restored from checkpoint n continues exactly where
-// the task that took it stood.
+// Everything a window bolt keeps is in its task's state Backend, so it is
+// part of every checkpoint and moves with its key groups when a component is
+// rescaled:
+//
+//   - per key, a map from window to its state (the encoded key values, the
+//     accumulator, the tuple count); for session windows also the list of
+//     the key's live sessions, so a tuple costs one read rather than a scan;
+//     for count windows the key's tuple count; in full-window mode each
+//     tuple under (window, sequence number);
+//   - per key group, the timers of that group's windows (due at the window's
+//     end, then at end + L when it is purged) and the current watermark,
+//     stored under a key chosen to hash into that group.
+//
+// In Prepare a task loads the timers of its key groups into an in-memory
+// priority queue; a watermark then pops the due ones, in (time, key, window)
+// order, without scanning keys. A task restored after rescaling starts from
+// the smallest watermark among its key groups: a tuple the old owner would
+// have found late may then count, but none it would have taken is dropped.
 //
 // The bolt acks each input once it is in state; results are emitted
-// unanchored, late tuples anchored to themselves. Windows are exactly-once
-// under the exactly-once guarantee (checkpoints); under at-least-once a
-// replayed tuple counts again.
+// unanchored, late tuples anchored to themselves. Under the exactly-once
+// guarantee a window's state is exact after any failure: the checkpoint
+// restores it together with the spouts' positions. Results emitted after
+// the last checkpoint before a failure are emitted again after the restore
+// (identical), and results emitted between the failure and the restart may
+// lack the tuple that failed, so exactly-once output needs a sink that
+// writes on checkpoint completion. Under at-least-once a replayed tuple
+// counts again.
 //
 // The bolt sets the state's current key itself from KeyFields with the
 // canonical key encoding the fields grouping hashes
 // (internal/keygroup.AppendKey), so it needs nothing from the runtime but the
-// Backend (topology.Context.Services implementing state.Provider).
+// Backend (topology.Context.Services implementing state.Provider). A tuple
+// whose key belongs to another task (a grouping other than fields on
+// KeyFields) fails with an error wrapping state.ErrKeyGroupOutOfRange. A
+// bolt without KeyFields keeps its windows under a key of its first key
+// group.
+//
+// # Types of emitted values
+//
+// Key values and full-window tuples come back from state through msgpack:
+// integers as int64 (uint64 above MaxInt64), floats as float64. Window
+// bounds are int64. Accumulators must round-trip through msgpack.
+//
+// # Cost
+//
+// Measured with BenchmarkWindowCount on a shared 2-core AMD EPYC VM over real
+// Pebble: about 3µs of CPU per tuple for a tumbling count over 100 keys; 16–21µs
+// when each tuple opens a new window (10,000 keys, a sliding window of four
+// panes, or sessions that never merge), where state reads miss the cache and
+// every window costs a timer and a firing. Full-window mode costs a state
+// entry per tuple.
 //
 // # Metrics
 //

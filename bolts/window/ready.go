@@ -3,6 +3,7 @@ package window
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -143,11 +144,17 @@ func TopN(n int, valueField string, cfg Config) topology.BoltFactory {
 	c.Aggregation = ProcessAll(func(_ Window, _ topology.Values, tuples []topology.Values) []topology.Values {
 		return topN(n, nk, tuples)
 	})
-	var err error
+	var errs []error
 	if n < 1 {
-		err = fmt.Errorf("%w: TopN needs n of at least 1, not %d", ErrInvalidConfig, n)
+		errs = append(errs, fmt.Errorf("%w: TopN needs n of at least 1, not %d", ErrInvalidConfig, n))
 	}
-	return newFactory(c, err)
+	if nk == 0 {
+		errs = append(errs, fmt.Errorf("%w: TopN needs the key fields it ranks", ErrInvalidConfig))
+	}
+	if valueField == "" {
+		errs = append(errs, fmt.Errorf("%w: TopN needs a value field", ErrInvalidConfig))
+	}
+	return newFactory(c, errors.Join(errs...))
 }
 
 // topN ranks tuples of (key fields (nk of them)..., start, end, value),
