@@ -503,7 +503,7 @@ func (l *Local) closeTransport() {
 	l.remote.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := l.remote.tr.Shutdown(ctx); err != nil {
+	if err := l.remote.close(ctx); err != nil {
 		l.log.Warn("close transport", "err", err)
 	}
 }

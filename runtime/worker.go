@@ -48,7 +48,20 @@ const endCheckpoint = math.MaxUint64
 type remote struct {
 	l    *Local
 	plan *WorkerPlan
-	tr   *transport.Transport
+	srv  *transport.Server
+	opts transport.Options
+
+	// Links to other workers: one per (worker, receiving component), plus
+	// one per worker for tracking traffic. A link's credit is shared by
+	// everything it carries, and its receiver hands items over in order, so
+	// a full queue of one component holds up what follows it on the link.
+	// With one link per receiving component, a blocked link waits only on
+	// that component, whose tasks wait only on components downstream: the
+	// waits follow the topology's DAG and cannot close a cycle. (A shared
+	// link let two split tasks in two workers each wait on the other's
+	// queue through the counts behind it.)
+	mu      sync.Mutex
+	clients map[linkKey]*transport.Client
 	// ctrl queues tracking traffic for each other worker. It must not wait
 	// for credit on the sending task's goroutine: tracking runs against the
 	// data, and a bolt blocked on an ack would stop draining the queue whose
@@ -95,8 +108,8 @@ func (l *Local) startTransport(opts Options) error {
 	if addr == "" {
 		addr = p.Workers[p.Index]
 	}
-	r := &remote{l: l, plan: p}
-	tr, err := transport.New(addr, transport.Options{
+	r := &remote{l: l, plan: p, clients: map[linkKey]*transport.Client{}}
+	r.opts = transport.Options{
 		Topology:   l.topo.Name(),
 		Worker:     p.Index,
 		Epoch:      p.Epoch,
@@ -105,11 +118,12 @@ func (l *Local) startTransport(opts Options) error {
 		Handler:    r.handle,
 		Logger:     l.log,
 		Registerer: opts.Registerer,
-	})
+	}
+	srv, err := transport.Listen(addr, r.opts)
 	if err != nil {
 		return fmt.Errorf("runtime: topology %s: worker %d: %w", l.topo.Name(), p.Index, err)
 	}
-	r.tr = tr
+	r.srv = srv
 	r.stop = make(chan struct{})
 	r.ctrl = make([]*ctrlQueue[wire.Item], len(p.Workers))
 	for w := range p.Workers {
@@ -118,7 +132,7 @@ func (l *Local) startTransport(opts Options) error {
 		}
 		q := newCtrlQueue[wire.Item]()
 		r.ctrl[w] = q
-		r.wg.Go(func() { r.sendCtrl(p.Workers[w], q) })
+		r.wg.Go(func() { r.sendCtrl(w, q) })
 	}
 	l.remote = r
 	return nil
@@ -126,27 +140,71 @@ func (l *Local) startTransport(opts Options) error {
 
 // sendCtrl sends the tracking traffic queued for the worker at addr until
 // the topology stops, then what is left.
-func (r *remote) sendCtrl(addr string, q *ctrlQueue[wire.Item]) {
+func (r *remote) sendCtrl(worker int, q *ctrlQueue[wire.Item]) {
 	for {
 		select {
 		case <-q.signal:
 		case <-r.stop:
-			r.flushCtrl(addr, q)
+			r.flushCtrl(worker, q)
 			return
 		}
-		r.flushCtrl(addr, q)
+		r.flushCtrl(worker, q)
 	}
 }
 
-func (r *remote) flushCtrl(addr string, q *ctrlQueue[wire.Item]) {
+func (r *remote) flushCtrl(worker int, q *ctrlQueue[wire.Item]) {
 	items := q.popAll()
 	if len(items) == 0 {
 		return
 	}
 	b := wire.Batch{Items: items}
-	if err := r.tr.Send(r.l.userCtx, addr, &b); err != nil && r.l.userCtx.Err() == nil {
-		r.l.log.Warn("send tracking messages", "peer", addr, "items", len(items), "err", err)
+	c, err := r.client(linkKey{worker: worker, ctrl: true})
+	if err == nil {
+		err = c.Send(r.l.userCtx, &b)
 	}
+	if err != nil && r.l.userCtx.Err() == nil {
+		r.l.log.Warn("send tracking messages", "peer", r.plan.Workers[worker], "items", len(items), "err", err)
+	}
+}
+
+// linkKey names a link: to a worker, for one receiving component or for
+// tracking traffic.
+type linkKey struct {
+	worker int
+	comp   topology.ComponentID
+	ctrl   bool
+}
+
+// client returns the link for k, connecting it on first use.
+func (r *remote) client(k linkKey) (*transport.Client, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.clients[k]; c != nil {
+		return c, nil
+	}
+	if r.clients == nil {
+		return nil, transport.ErrClosed
+	}
+	c, err := transport.NewClient(r.plan.Workers[k.worker], r.opts)
+	if err != nil {
+		return nil, err
+	}
+	r.clients[k] = c
+	return c, nil
+}
+
+// close flushes every link and stops the server.
+func (r *remote) close(ctx context.Context) error {
+	r.mu.Lock()
+	clients := r.clients
+	r.clients = nil
+	r.mu.Unlock()
+	var errs []error
+	for _, c := range clients {
+		errs = append(errs, c.Shutdown(ctx))
+	}
+	errs = append(errs, r.srv.Shutdown(ctx))
+	return errors.Join(errs...)
 }
 
 // queueCtrl queues tracking items for the worker running task.
@@ -195,7 +253,11 @@ func (e *executor) sendRemote(dst topology.TaskID, m msg) bool {
 }
 
 func (r *remote) send(e *executor, dst topology.TaskID, b *wire.Batch) bool {
-	if err := r.tr.Send(r.l.userCtx, r.addrOf(dst), b); err != nil {
+	c, err := r.client(linkKey{worker: r.workerOf(dst), comp: r.l.taskComponent[dst]})
+	if err == nil {
+		err = c.Send(r.l.userCtx, b)
+	}
+	if err != nil {
 		if r.l.userCtx.Err() != nil {
 			return false
 		}
