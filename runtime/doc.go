@@ -71,6 +71,42 @@
 // it, the work in flight is abandoned, every task still runs Close or
 // Cleanup, and no goroutine outlives Stop.
 //
+// # Exactly-once
+//
+// With ExactlyOnce delivery nothing is acked; instead a coordinator starts a
+// checkpoint every CheckpointInterval. Each spout task snapshots its
+// position (see topology.Checkpointer) and sends barrier n downstream behind
+// its tuples; each bolt task aligns the barriers of its inputs (holding back
+// what arrives from inputs that already sent theirs), flushes its keyed
+// state's write-back cache, snapshots, and passes the barrier on. When every
+// task has reported, the worker's Pebble store is checkpointed (see package
+// state) and checkpoint n is complete; only then are the tasks told (a Kafka
+// spout commits its offsets there, a two-phase sink commits its writes). A
+// failed tuple, an error or a panic kills the topology, and [Run] restarts
+// it: every task restores its keyed state and snapshot from the last
+// complete checkpoint, and spouts rewind, so state reflects every input
+// exactly once. A task that failed a tuple makes every later checkpoint
+// fail, since its state misses that tuple.
+//
+// # Event time
+//
+// A component declared with topology.EventTime sends watermarks downstream,
+// in order with its tuples; a bolt task's watermark is the minimum over its
+// event-time inputs, and advancing it calls the bolt's OnWatermark. When
+// every input has ended, the watermark jumps to topology.EndOfTime.
+//
+// # Several workers
+//
+// With Options.Worker, each of several processes runs its share of the tasks
+// (a [WorkerPlan]) and reaches the others through package runtime/transport:
+// msgpack frames of tuples, barriers, watermarks and tracking messages, with
+// credit-based flow control, so backpressure crosses processes. Each
+// receiving component gets its own link from each worker, so that blocked
+// links wait only on components downstream and cannot deadlock; tracking
+// traffic has a link of its own and never waits on a task's goroutine.
+// Every worker runs ackers for its own spouts. Exactly-once across several
+// workers is not wired yet.
+//
 // # Metrics
 //
 // The runtime registers its metrics on Options.Registerer, labelled with the

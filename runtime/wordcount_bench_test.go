@@ -6,8 +6,8 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"maps"
+	"net"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -273,5 +273,75 @@ func baselineWordCount(cfg gen.SentenceConfig) map[string]int64 {
 	return merged
 }
 
-var _ = fmt.Sprint
-var _ = slices.Sort[[]int]
+// BenchmarkWordCountWorkers runs the at-most-once word count in one worker
+// and spread over two workers in this process, linked by TCP on loopback
+// (every tuple between them is encoded, framed and decoded), both reporting
+// words/s.
+func BenchmarkWordCountWorkers(b *testing.B) {
+	want := gen.Expected(benchConfig(), 1)
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			var words int64
+			for b.Loop() {
+				got := workersWordCount(b, workers, benchConfig())
+				checkCounts(b, got, want)
+				words += benchSentences * benchWords
+			}
+			b.ReportMetric(float64(words)/b.Elapsed().Seconds(), "words/s")
+		})
+	}
+}
+
+func workersWordCount(b *testing.B, workers int, cfg gen.SentenceConfig) map[string]int64 {
+	res := &countResult{counts: map[string]int64{}}
+	exhausted := make(chan struct{})
+	tb := topology.NewBuilder("wordcount-workers-bench")
+	tb.SetConfig(topology.Config{Guarantee: topology.AtMostOnce})
+	tb.SetSpout("sentences", signalWhenDone(gen.Sentences(cfg), cfg.Limit, exhausted), 1)
+	tb.SetBolt("split", bolts.Split(" "), benchSplit).ShuffleFrom("sentences")
+	tb.SetBolt("count", res.factory(), benchCount).FieldsFrom("split", "word")
+	topo, err := tb.Build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var addrs []string
+	for range workers {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		ln.Close()
+	}
+	tasks := map[topology.TaskID]int{}
+	for i := 1; i <= topo.NumTasks(); i++ {
+		tasks[topology.TaskID(i)] = i % workers
+	}
+	var ls []*runtime.Local
+	for i := range workers {
+		opts := runtime.Options{Logger: slog.New(slog.DiscardHandler)}
+		if workers > 1 {
+			opts.Worker = &runtime.WorkerPlan{Index: i, Workers: addrs, Tasks: tasks}
+		}
+		l, err := runtime.Start(context.Background(), topo, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ls = append(ls, l)
+	}
+	select {
+	case <-exhausted:
+	case <-time.After(time.Minute):
+		b.Fatal("generator did not finish within a minute")
+	}
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Go(func() {
+			if err := l.Stop(context.Background()); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	return res.counts
+}
