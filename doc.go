@@ -29,7 +29,8 @@
 // A worker runs the topology with runtime.Run, with its state directory,
 // checkpoints under it, and the assignment's epoch as fencing token, and
 // serves Prometheus metrics on the assignment's metrics address (writing
-// the address it bound to StateDir/metrics.addr). Until workers exchange
-// tuples over TCP, a topology runs in one worker: worker 0 runs the whole
-// topology and any further worker stays idle, saying so in its log.
+// the address it bound to StateDir/metrics.addr). A topology placed in
+// several workers runs each worker's tasks in its process, linked to the
+// other workers over TCP (runtime.WorkerPlan, built by [WorkerPlan] from the
+// assignment's peers).
 package gale

@@ -195,25 +195,50 @@ func runWorker(ctx context.Context, topo *topology.Topology, args []string, o *o
 		return err
 	}
 	env := Env{Mode: ModeWorker, StateDir: a.StateDir, Assignment: a, Logger: logger}
-	if a.Worker > 0 {
-		// TODO(cluster): run this worker's tasks once workers exchange tuples
-		// over TCP; until then worker 0 runs the whole topology.
-		logger.Warn("multi-worker execution is not wired yet; this worker stays idle while worker 0 runs the topology")
-		return serveIdle(ctx, a, logger)
+	ropts := runtime.Options{StateDir: a.StateDir, Epoch: a.Epoch}
+	if a.Workers > 1 {
+		plan, err := WorkerPlan(a)
+		if err != nil {
+			return err
+		}
+		ropts.Worker = plan
+		logger.Info("worker starting", "workers", a.Workers, "listen", plan.Workers[plan.Index], "state_dir", a.StateDir)
+	} else {
+		logger.Info("worker starting", "state_dir", a.StateDir)
 	}
-	logger.Info("worker starting", "tasks", len(a.Tasks), "state_dir", a.StateDir)
-	return runTopology(ctx, topo, env, a.MetricsAddr, runtime.Options{StateDir: a.StateDir, Epoch: a.Epoch}, o)
+	return runTopology(ctx, topo, env, a.MetricsAddr, ropts, o)
 }
 
-// serveIdle serves an empty /metrics until ctx ends.
-func serveIdle(ctx context.Context, a *supervisor.Assignment, logger *slog.Logger) error {
-	stop, err := serveMetrics(prometheus.NewRegistry(), a.MetricsAddr, a.StateDir, logger)
-	if err != nil {
-		return err
+// WorkerPlan turns a worker's assignment into the runtime's plan for a
+// topology spread over several workers: every worker's data address, the
+// worker of every task, and the topology-wide epoch the workers' links
+// carry (the newest fencing token among them, so workers of one placement
+// accept each other, and a worker of an older placement is refused).
+func WorkerPlan(a *supervisor.Assignment) (*runtime.WorkerPlan, error) {
+	p := &runtime.WorkerPlan{
+		Index:   a.Worker,
+		Workers: make([]string, a.Workers),
+		Tasks:   make(map[topology.TaskID]int),
+		Token:   a.Token,
 	}
-	defer stop()
-	<-ctx.Done()
-	return nil
+	for _, peer := range a.Peers {
+		if peer.Worker < 0 || peer.Worker >= a.Workers {
+			return nil, fmt.Errorf("%w: peer worker %d of %d", supervisor.ErrBadAssignment, peer.Worker, a.Workers)
+		}
+		p.Workers[peer.Worker] = peer.DataAddr
+		p.Epoch = max(p.Epoch, peer.Epoch)
+		for _, tb := range peer.Tasks {
+			for i := range tb.Count {
+				p.Tasks[topology.TaskID(tb.FirstTask)+topology.TaskID(i)] = peer.Worker
+			}
+		}
+	}
+	for i, addr := range p.Workers {
+		if addr == "" {
+			return nil, fmt.Errorf("%w: no data address for worker %d (does its node publish a data address?)", supervisor.ErrBadAssignment, i)
+		}
+	}
+	return p, nil
 }
 
 func runTopology(ctx context.Context, topo *topology.Topology, env Env, metricsAddr string, ropts runtime.Options, o *options) error {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -134,29 +135,73 @@ func TestWorkerRunsTopology(t *testing.T) {
 	}
 }
 
-func TestIdleWorker(t *testing.T) {
-	dir := t.TempDir()
-	path := writeAssignment(t, supervisor.Assignment{Topology: "clicks", Worker: 1, Workers: 2, Epoch: 1, StateDir: dir, MetricsAddr: "127.0.0.1:0"})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	counts := bolts.NewCounts()
-	go func() { done <- Run(ctx, builder(counts), []string{"worker", "--assignment", path}, io.Discard, quiet) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "metrics.addr")); err == nil {
-			break
+// freeAddrs reserves n loopback addresses.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("idle worker never served metrics")
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs
+}
+
+// TestTwoWorkers runs the topology in two worker "processes" (two Run
+// calls) built from assignments the way a node writes them: each counts
+// its share, and together they count every word once.
+func TestTwoWorkers(t *testing.T) {
+	topo, err := builder(bolts.NewCounts()).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alternate components between the workers, as blocks of tasks.
+	peers := []supervisor.Peer{{Worker: 0, Epoch: 3}, {Worker: 1, Epoch: 4}}
+	for i, c := range topo.Spec().Components {
+		peers[i%2].Tasks = append(peers[i%2].Tasks, supervisor.TaskBlock{Component: string(c.ID), First: 0, Count: len(c.Tasks), FirstTask: int32(c.Tasks[0])})
+	}
+	addrs := freeAddrs(t, 2)
+	for i := range peers {
+		peers[i].DataAddr = addrs[i]
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	counts := []*bolts.Counts{bolts.NewCounts(), bolts.NewCounts()}
+	errs := make(chan error, 2)
+	for w := range 2 {
+		a := supervisor.Assignment{Topology: "wc", Worker: w, Workers: 2, Epoch: peers[w].Epoch, StateDir: t.TempDir(), Peers: peers, Token: "secret"}
+		plan, err := WorkerPlan(&a)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if plan.Epoch != 4 || plan.Workers[w] != addrs[w] || len(plan.Tasks) != topo.NumTasks() {
+			t.Errorf("worker %d: plan %+v (topology has %d tasks)", w, plan, topo.NumTasks())
+		}
+		path := writeAssignment(t, a)
+		go func() {
+			errs <- Run(ctx, builder(counts[w]), []string{"worker", "--assignment", path}, io.Discard, quiet)
+		}()
+	}
+	deadline := time.Now().Add(25 * time.Second)
+	for counts[0].Total()+counts[1].Total() < sentences*words && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
-	if counts.Total() != 0 {
-		t.Errorf("worker 1 of 2 ran the topology (%d words): worker 0 runs it", counts.Total())
+	if got := counts[0].Total() + counts[1].Total(); got != sentences*words {
+		t.Errorf("two workers counted %d words, want %d", got, sentences*words)
+	}
+	// Missing addresses are refused with a clear error.
+	bad := supervisor.Assignment{Topology: "wc", Worker: 0, Workers: 2, StateDir: t.TempDir(), Peers: []supervisor.Peer{{Worker: 0, DataAddr: addrs[0]}}}
+	if _, err := WorkerPlan(&bad); !errors.Is(err, supervisor.ErrBadAssignment) {
+		t.Errorf("plan without a peer address: %v", err)
 	}
 }
 

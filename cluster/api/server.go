@@ -24,6 +24,7 @@ import (
 	"github.com/gale-stream/gale/cluster"
 	"github.com/gale-stream/gale/cluster/binstore"
 	"github.com/gale-stream/gale/cluster/supervisor"
+	"github.com/gale-stream/gale/topology"
 )
 
 // Cluster is what the server needs of a cluster node; *cluster.Node has it.
@@ -245,6 +246,10 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	if workers > 0 {
 		info.Workers = workers
 	}
+	if err := checkWorkers(spec, info.Workers); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
 	if err := info.Validate(); err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
@@ -269,6 +274,14 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	log.Info("topology submitted", "topology", info.Name, "workers", info.Workers)
 	t, _ := s.find(info.Name)
 	writeJSON(w, http.StatusCreated, s.summary(t, s.cfg.Cluster.Assignment()))
+}
+
+// checkWorkers refuses placements the runtime cannot run yet.
+func checkWorkers(spec topology.Spec, workers int) error {
+	if spec.Config.Guarantee == topology.ExactlyOnce && workers > 1 {
+		return fmt.Errorf("topology %q: exactly-once topologies run in one worker for now, not %d", spec.Name, workers)
+	}
+	return nil
 }
 
 func (s *Server) find(name string) (cluster.TopologyInfo, bool) {
@@ -422,6 +435,12 @@ func (s *Server) rebalance(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		t.Workers = n
+	}
+	if spec, err := topology.DecodeSpec(t.Spec); err == nil {
+		if err := checkWorkers(spec, t.Workers); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, err.Error())
+			return
+		}
 	}
 	if err := s.cfg.Cluster.PutTopology(t); err != nil {
 		code := http.StatusInternalServerError

@@ -24,6 +24,7 @@ import (
 	"github.com/gale-stream/gale/cluster"
 	"github.com/gale-stream/gale/cluster/binstore"
 	"github.com/gale-stream/gale/cluster/supervisor"
+	"github.com/gale-stream/gale/topology"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -283,6 +284,19 @@ func TestTopologyEndpoints(t *testing.T) {
 	tp, err := c.Rebalance(ctx, "clicks", 3)
 	if err != nil || tp.Workers != 3 || tp.Version != 2 {
 		t.Errorf("rebalance: %+v %v", tp, err)
+	}
+	// An exactly-once topology stays in one worker.
+	eo := topology.Spec{Version: topology.SpecVersion, Name: "eo", Config: topology.SpecConfig{Guarantee: topology.ExactlyOnce}}
+	enc, err := topology.EncodeSpec(eo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info.Name, info.Spec = "eo", enc
+	if err := h.fc.PutTopology(info); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Rebalance(ctx, "eo", 2); !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "exactly-once") {
+		t.Errorf("rebalance of exactly-once to 2 workers: %v", err)
 	}
 	if _, err := c.Rebalance(ctx, "nope", 3); !errors.Is(err, ErrNotFound) {
 		t.Errorf("rebalance of unknown: %v", err)

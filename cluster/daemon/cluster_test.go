@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -74,7 +76,8 @@ func startNode(t *testing.T, galeBin, id string, seeds ...string) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"node", "--id", id, "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--worker-grace", "5s"}
+	args := []string{"node", "--id", id, "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--worker-grace", "5s",
+		"--data-addr", freePortRange(t, 8)}
 	if len(seeds) > 0 {
 		args = append(args, "--seeds", strings.Join(seeds, ","))
 	}
@@ -109,6 +112,37 @@ func startNode(t *testing.T, galeBin, id string, seeds ...string) *testNode {
 		return n.info.PID == n.cmd.Process.Pid
 	})
 	return n
+}
+
+// freePortRange returns 127.0.0.1:P such that ports P to P+n-1 were free
+// a moment ago: a node's workers listen there.
+func freePortRange(t *testing.T, n int) string {
+	t.Helper()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if base+n > 65535 {
+			continue
+		}
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return "127.0.0.1:" + strconv.Itoa(base)
+		}
+	}
+	t.Fatal("no free port range")
+	return ""
 }
 
 func tail(s string, n int) string {
@@ -181,7 +215,7 @@ func localCounts(t *testing.T, wcBin string) *wordcountResult {
 	waitFor(t, 30*time.Second, "local wordcount result", func() bool {
 		var ok bool
 		r, ok = readResult(filepath.Join(dir, "result.json"))
-		return ok
+		return ok && r.Total >= r.Want
 	})
 	return r
 }
@@ -220,16 +254,17 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("gale members: %v\n%s", err, out)
 	}
 
-	t.Run("SubmitRunsWordCount", func(t *testing.T) { testSubmitRuns(t, galeBin, wcBin, nodes) })
-	t.Run("BadInput", func(t *testing.T) { testBadInput(t, galeBin, wcBin, n1) })
-	t.Run("CLIErrors", func(t *testing.T) { testCLIErrors(t, galeBin, n2) })
-}
-
-func testSubmitRuns(t *testing.T, galeBin, wcBin string, nodes []*testNode) {
 	want := localCounts(t, wcBin)
 	if want.Total != want.Want || want.Total == 0 {
 		t.Fatalf("local run counted %d words, want %d", want.Total, want.Want)
 	}
+	t.Run("SubmitRunsWordCount", func(t *testing.T) { testSubmitRuns(t, galeBin, wcBin, nodes, want) })
+	t.Run("TwoWorkersAndRebalance", func(t *testing.T) { testTwoWorkers(t, galeBin, wcBin, nodes, want) })
+	t.Run("BadInput", func(t *testing.T) { testBadInput(t, galeBin, wcBin, n1) })
+	t.Run("CLIErrors", func(t *testing.T) { testCLIErrors(t, galeBin, n2) })
+}
+
+func testSubmitRuns(t *testing.T, galeBin, wcBin string, nodes []*testNode, want *wordcountResult) {
 	// Submit through the second node: the worker may land on any node,
 	// which then fetches the binary from a peer.
 	out, errOut, err := gale(t, galeBin, []string{"GALE_TOKEN=" + token}, "submit", wcBin, "--node", nodes[1].info.API, "--name", "wc", "--workers", "1")
@@ -271,22 +306,12 @@ func testSubmitRuns(t *testing.T, galeBin, wcBin string, nodes []*testNode) {
 	waitFor(t, 30*time.Second, "worker result "+resultPath, func() bool {
 		var ok bool
 		got, ok = readResult(resultPath)
-		return ok
+		return ok && got.Total >= want.Want
 	})
 	if got.Topology != "wc" {
 		t.Errorf("worker ran topology %q, want wc", got.Topology)
 	}
-	if got.Total != want.Want {
-		t.Errorf("cluster counted %d words, want %d", got.Total, want.Want)
-	}
-	if len(got.Counts) != len(want.Counts) {
-		t.Errorf("cluster counted %d distinct words, local run %d", len(got.Counts), len(want.Counts))
-	}
-	for w, n := range want.Counts {
-		if got.Counts[w] != n {
-			t.Errorf("word %q: cluster %d, local %d", w, got.Counts[w], n)
-		}
-	}
+	checkCounts(t, got, want)
 	// The worker's log is kept.
 	if b, err := os.ReadFile(st.Assigned[0].Process.Log); err != nil || !strings.Contains(string(b), "wordcount done") {
 		t.Errorf("worker log %s: %v\n%s", st.Assigned[0].Process.Log, err, b)
@@ -442,5 +467,117 @@ func testCLIErrors(t *testing.T, galeBin string, n *testNode) {
 				t.Errorf("err %v, stderr %q; want failure mentioning %q", err, errOut, c.contains)
 			}
 		})
+	}
+}
+
+func checkCounts(t *testing.T, got, want *wordcountResult) {
+	t.Helper()
+	if got.Total != want.Want {
+		t.Errorf("cluster counted %d words, want %d", got.Total, want.Want)
+	}
+	if len(got.Counts) != len(want.Counts) {
+		t.Errorf("cluster counted %d distinct words, local run %d", len(got.Counts), len(want.Counts))
+	}
+	bad := 0
+	for w, n := range want.Counts {
+		if got.Counts[w] != n {
+			if bad++; bad <= 10 {
+				t.Errorf("word %q: cluster %d, local %d", w, got.Counts[w], n)
+			}
+		}
+	}
+}
+
+func nodeByID(t *testing.T, nodes []*testNode, id string) *testNode {
+	t.Helper()
+	for _, n := range nodes {
+		if n.id == id {
+			return n
+		}
+	}
+	t.Fatalf("unknown node %q", id)
+	return nil
+}
+
+// resultOf sums the result files of the topology's workers as placed in
+// st, and reports whether every worker has written one.
+func resultOf(t *testing.T, nodes []*testNode, st *api.Status) (*wordcountResult, bool) {
+	t.Helper()
+	sum := &wordcountResult{Counts: map[string]int64{}}
+	for _, w := range st.Assigned {
+		n := nodeByID(t, nodes, w.Node)
+		r, ok := readResult(filepath.Join(n.dir, "workers", st.Name, strconv.Itoa(w.Index), "state", "result.json"))
+		if !ok {
+			return sum, false
+		}
+		sum.Total += r.Total
+		sum.Want = r.Want
+		for k, v := range r.Counts {
+			sum.Counts[k] += v
+		}
+	}
+	return sum, true
+}
+
+// testTwoWorkers runs the word count in two worker processes linked over
+// TCP, then rebalances it into one.
+func testTwoWorkers(t *testing.T, galeBin, wcBin string, nodes []*testNode, want *wordcountResult) {
+	env := []string{"GALE_TOKEN=" + token, "GALE_NODE=" + nodes[2].info.API}
+	if out, errOut, err := gale(t, galeBin, env, "submit", wcBin, "--name", "wc2", "--workers", "2"); err != nil {
+		t.Fatalf("gale submit: %v\n%s%s", err, out, errOut)
+	}
+	c := newClient(nodes[0], token)
+	var st *api.Status
+	var err error
+	waitFor(t, 20*time.Second, "two workers running", func() bool {
+		st, err = c.Status(context.Background(), "wc2")
+		if err != nil || len(st.Assigned) != 2 {
+			return false
+		}
+		for _, w := range st.Assigned {
+			if w.Process == nil || w.Process.State != "running" {
+				return false
+			}
+		}
+		return true
+	})
+	var got *wordcountResult
+	waitFor(t, 40*time.Second, "two workers' counts", func() bool {
+		var ok bool
+		got, ok = resultOf(t, nodes, st)
+		return ok && got.Total >= want.Want
+	})
+	checkCounts(t, got, want)
+	if st.Assigned[0].Tasks == 0 || st.Assigned[1].Tasks == 0 {
+		t.Errorf("a worker runs no task: %+v", st.Assigned)
+	}
+	t.Logf("wc2 workers on %s and %s", st.Assigned[0].Node, st.Assigned[1].Node)
+
+	// Rebalance into one worker: the topology restarts in one process,
+	// which counts everything again.
+	out, errOut, err := gale(t, galeBin, env, "rebalance", "wc2", "--workers", "1")
+	if err != nil || !strings.Contains(out, "rebalanced wc2: 1 workers") {
+		t.Fatalf("gale rebalance: %v\n%s%s", err, out, errOut)
+	}
+	oldPIDs := []int{st.Assigned[0].Process.PID, st.Assigned[1].Process.PID}
+	waitFor(t, 20*time.Second, "one new worker running", func() bool {
+		st, err = c.Status(context.Background(), "wc2")
+		if err != nil || len(st.Assigned) != 1 || st.Assigned[0].Process == nil || st.Assigned[0].Process.State != "running" {
+			return false
+		}
+		return st.Assigned[0].Process.PID != oldPIDs[0] && st.Assigned[0].Process.PID != oldPIDs[1]
+	})
+	for _, pid := range oldPIDs {
+		waitFor(t, 10*time.Second, "old worker process gone", func() bool { return syscall.Kill(pid, 0) != nil })
+	}
+	path := filepath.Join(nodeByID(t, nodes, st.Assigned[0].Node).dir, "workers", "wc2", "0", "state", "result.json")
+	waitFor(t, 40*time.Second, "rebalanced worker's counts", func() bool {
+		var ok bool
+		got, ok = readResult(path)
+		return ok && got.Total >= want.Want
+	})
+	checkCounts(t, got, want)
+	if out, errOut, err := gale(t, galeBin, env, "kill", "wc2"); err != nil {
+		t.Fatalf("gale kill: %v\n%s%s", err, out, errOut)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -31,6 +33,7 @@ import (
 const (
 	DefaultAPIAddr     = "127.0.0.1:7070"
 	DefaultGossipAddr  = "127.0.0.1:7946"
+	DefaultDataAddr    = "127.0.0.1:7100"
 	DefaultJoinTimeout = 30 * time.Second
 	// retryInterval is how often reconcile runs without a change, to retry
 	// binaries that could not be fetched.
@@ -51,6 +54,12 @@ type Config struct {
 	AdvertiseAPIAddr string
 	// GossipAddr is where gossip binds. Default: 127.0.0.1:7946.
 	GossipAddr string
+	// DataAddr is host:port, the first of the ports this node's workers
+	// listen on for each other: the k-th worker on the node, in the order
+	// of (fencing token, topology, index), listens on port+k, as Storm's
+	// supervisor slot ports do. Keep the range free and reachable by the
+	// other nodes. Default: 127.0.0.1:7100.
+	DataAddr string
 	// Seeds are gossip addresses to join.
 	Seeds []string
 	// JoinTimeout bounds the retries of joining the seeds. Default: 30s.
@@ -118,6 +127,10 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	cfg.APIAddr = cmp.Or(cfg.APIAddr, DefaultAPIAddr)
 	cfg.GossipAddr = cmp.Or(cfg.GossipAddr, DefaultGossipAddr)
+	cfg.DataAddr = cmp.Or(cfg.DataAddr, DefaultDataAddr)
+	if _, _, err := splitHostPort(cfg.DataAddr); err != nil {
+		return nil, fmt.Errorf("daemon: DataAddr %q: %w", cfg.DataAddr, err)
+	}
 	cfg.JoinTimeout = cmp.Or(cfg.JoinTimeout, DefaultJoinTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -153,6 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		NodeID:     cfg.NodeID,
 		BindAddr:   cfg.GossipAddr,
 		APIAddr:    apiAddr,
+		DataAddr:   cfg.DataAddr,
 		Slots:      cfg.Slots,
 		Version:    cfg.Version,
 		GossipKey:  cfg.GossipKey,
@@ -322,6 +336,7 @@ func (d *Daemon) reconcile(ctx context.Context) {
 		}
 	}
 	me := d.node.ID()
+	addrs := workerAddrs(a, dataAddr)
 	var specs []supervisor.Spec
 	for _, ref := range a.WorkersOn(me) {
 		info, ok := topos[ref.Topology]
@@ -351,15 +366,14 @@ func (d *Daemon) reconcile(ctx context.Context) {
 			Node:           me,
 			BinarySHA256:   hex.EncodeToString(info.BinarySHA256[:]),
 			MaxParallelism: tp.MaxParallelism,
-		}
-		for _, ct := range wp.Tasks {
-			wa.Tasks = append(wa.Tasks, supervisor.TaskBlock{
-				Component: ct.Component, First: ct.First, Count: ct.Count, FirstTask: ct.FirstTask,
-				KeyGroupStart: int(ct.KeyGroups.Start), KeyGroupEnd: int(ct.KeyGroups.End),
-			})
+			Tasks:          taskBlocks(wp),
+			Token:          d.workerToken(ref.Topology, info.BinarySHA256),
 		}
 		for i, pw := range tp.Workers {
-			wa.Peers = append(wa.Peers, supervisor.Peer{Worker: i, Node: pw.Node, DataAddr: dataAddr[pw.Node], Epoch: pw.Since})
+			wa.Peers = append(wa.Peers, supervisor.Peer{
+				Worker: i, Node: pw.Node, Epoch: pw.Since, Tasks: taskBlocks(pw),
+				DataAddr: addrs[cluster.WorkerRef{Topology: ref.Topology, Index: i}],
+			})
 		}
 		specs = append(specs, supervisor.Spec{Binary: bin, Assignment: wa})
 	}
@@ -398,4 +412,74 @@ func (d *Daemon) binary(ctx context.Context, sum [32]byte, peers []string) (stri
 	d.logger.Info("fetched binary", "sha256", hex.EncodeToString(sum[:]))
 	d.verified[sum] = p
 	return p, nil
+}
+
+func taskBlocks(wp cluster.WorkerPlacement) []supervisor.TaskBlock {
+	var out []supervisor.TaskBlock
+	for _, ct := range wp.Tasks {
+		out = append(out, supervisor.TaskBlock{
+			Component: ct.Component, First: ct.First, Count: ct.Count, FirstTask: ct.FirstTask,
+			KeyGroupStart: int(ct.KeyGroups.Start), KeyGroupEnd: int(ct.KeyGroups.End),
+		})
+	}
+	return out
+}
+
+// workerAddrs gives every placed worker its data address: the k-th worker
+// of a node, ordered by fencing token, topology and index, listens on the
+// node's data port + k. Every node computes the same from the same
+// assignment. Ordering by fencing token first keeps the ports of running
+// workers when workers are added; removing a worker may renumber the later
+// ones on its node, which then restart with their topology.
+func workerAddrs(a *cluster.Assignment, dataAddr map[string]string) map[cluster.WorkerRef]string {
+	out := make(map[cluster.WorkerRef]string)
+	if a == nil || a.Placement == nil {
+		return out
+	}
+	nodes := make(map[string]bool)
+	for _, tp := range a.Placement.Topologies {
+		for _, w := range tp.Workers {
+			nodes[w.Node] = true
+		}
+	}
+	for node := range nodes {
+		host, port, err := splitHostPort(dataAddr[node])
+		if err != nil {
+			continue
+		}
+		refs := a.WorkersOn(node)
+		since := func(r cluster.WorkerRef) uint64 {
+			w, _ := a.Worker(r.Topology, r.Index)
+			return w.Since
+		}
+		slices.SortStableFunc(refs, func(x, y cluster.WorkerRef) int {
+			return cmp.Or(cmp.Compare(since(x), since(y)), cmp.Compare(x.Topology, y.Topology), cmp.Compare(x.Index, y.Index))
+		})
+		for k, r := range refs {
+			out[r] = net.JoinHostPort(host, strconv.Itoa(port+k))
+		}
+	}
+	return out
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port <= 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", p)
+	}
+	return host, port, nil
+}
+
+// workerToken is the secret the workers of one submission of a topology
+// show each other: derived from the cluster's API token, so only nodes of
+// this cluster can compute it.
+func (d *Daemon) workerToken(topology string, sum [32]byte) string {
+	h := sha256.New()
+	h.Write([]byte("gale worker link\x00" + d.cfg.Token + "\x00" + topology + "\x00"))
+	h.Write(sum[:])
+	return hex.EncodeToString(h.Sum(nil))
 }

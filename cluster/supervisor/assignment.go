@@ -40,6 +40,9 @@ type Assignment struct {
 	// MetricsAddr is where the worker serves /metrics; "127.0.0.1:0" picks
 	// a port, which the worker writes to StateDir/metrics.addr.
 	MetricsAddr string `json:"metrics_addr,omitempty"`
+	// Token is the secret the topology's workers show each other when they
+	// link up; the file is readable by the node's user only.
+	Token string `json:"token,omitempty"`
 }
 
 // TaskBlock is a contiguous block of one component's tasks.
@@ -55,12 +58,17 @@ type TaskBlock struct {
 	KeyGroupEnd   int `json:"key_group_end"`
 }
 
-// Peer is one worker of the topology and where its node is.
+// Peer is one worker of the topology: where it runs and what it runs.
 type Peer struct {
-	Worker   int    `json:"worker"`
-	Node     string `json:"node"`
+	Worker int    `json:"worker"`
+	Node   string `json:"node"`
+	// DataAddr is the host:port the worker's transport listens on, which
+	// the others connect to.
 	DataAddr string `json:"data_addr,omitempty"`
-	Epoch    uint64 `json:"epoch"`
+	// Epoch is the worker's fencing token.
+	Epoch uint64 `json:"epoch"`
+	// Tasks are the blocks of tasks the worker runs.
+	Tasks []TaskBlock `json:"tasks,omitempty"`
 }
 
 // Validate reports what is missing from a.

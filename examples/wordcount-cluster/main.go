@@ -9,9 +9,11 @@
 //
 // Each spout task emits a fixed number of sentences (WORDCOUNT_SENTENCES,
 // default 5000) of WORDCOUNT_WORDS words (default 10), so the counts are
-// known in advance. Once every word is counted, the program writes
-// result.json into its state directory (total, expected total and the count
-// of every word) and keeps running, as topologies do, until it is stopped.
+// known in advance. Once its counts settle, the program writes result.json
+// into its state directory (its total, the expected total of the whole
+// topology, and the count of every word it counted) and keeps running, as
+// topologies do, until it is stopped. Spread over several workers, each
+// worker writes the counts of its own count tasks.
 package main
 
 import (
@@ -58,31 +60,58 @@ func main() {
 
 	want := sentences * words * spouts
 	gale.Main(b, gale.WhileRunning(func(ctx context.Context, env gale.Env) error {
-		start := time.Now()
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for counts.Total() < want {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-tick.C:
+		return report(ctx, env, counts, want)
+	}))
+}
+
+// report writes result.json into the state directory whenever this
+// process's counts have changed and then stayed the same for a moment. A
+// topology spread over several workers counts each word in one of them, so
+// the whole result is the sum of the workers' files.
+func report(ctx context.Context, env gale.Env, counts *bolts.Counts, want int64) error {
+	start := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	last, written := int64(0), int64(0)
+	changed := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		n := counts.Total()
+		if n != last {
+			last, changed = n, time.Now()
+			if n < want {
+				continue
 			}
 		}
-		res := Result{Topology: "wordcount", Total: counts.Total(), Want: want, Counts: counts.Strings(), Elapsed: time.Since(start).String()}
+		if n == 0 || n == written || (n < want && time.Since(changed) < 300*time.Millisecond) {
+			continue
+		}
+		res := Result{Topology: "wordcount", Total: n, Want: want, Counts: counts.Strings(), Elapsed: time.Since(start).String()}
 		if env.Assignment != nil {
 			res.Topology = env.Assignment.Topology
 		}
-		env.Logger.Info("wordcount done", "total", res.Total, "want", want, "distinct", len(res.Counts))
+		if n >= want {
+			env.Logger.Info("wordcount done", "total", n, "want", want, "distinct", len(res.Counts))
+		} else {
+			env.Logger.Info("wordcount counts settled", "total", n, "want", want)
+		}
+		written = n
 		if env.StateDir == "" {
-			fmt.Printf("counted %d words, want %d\n", res.Total, want)
-			return nil
+			fmt.Printf("counted %d words, want %d\n", n, want)
+			continue
 		}
 		b, err := json.Marshal(res)
 		if err != nil {
 			return err
 		}
-		return supervisor.WriteFileAtomic(filepath.Join(env.StateDir, "result.json"), b, 0o600)
-	}))
+		if err := supervisor.WriteFileAtomic(filepath.Join(env.StateDir, "result.json"), b, 0o600); err != nil {
+			return err
+		}
+	}
 }
 
 func envInt(name string, def int64) int64 {
