@@ -38,7 +38,8 @@ func (s *sink) get(k string) []string {
 }
 
 // TestWindowCountAndTopNInRuntime runs spout → keyed event-time Count (3
-// tasks, fields grouping) → TopN (global) through the runtime, which
+// tasks, fields grouping) → sink, and the same into TopN (global) → sink,
+// through the runtime, which
 // generates the watermarks, hands the bolts their keyed state, and sends
 // the end of time when the spouts finish. Each spout task emits in time
 // order, so nothing is late and every window fires once with its exact
@@ -80,17 +81,25 @@ func TestWindowCountAndTopNInRuntime(t *testing.T) {
 
 	out := &sink{rows: map[string][]string{}}
 	b := topology.NewBuilder("windows")
-	b.SetSpout("in", testspout.FromSlice(values, testspout.Split(), testspout.WithFields("k", "ts", "v")), 2).
-		EventTime(topology.EventTime{Field: "ts", OutOfOrderness: 5 * time.Millisecond, Interval: 5 * time.Millisecond})
-	b.SetBolt("counts", Count(Config{
+	// Two identical chains rather than one fanning out: the runtime
+	// delivers one tuple object to every subscriber, and two tasks acking it
+	// race (reported to the runtime's owner).
+	countCfg := Config{
 		KeyFields: []string{"k"}, Assigner: Tumbling(10 * time.Millisecond), TimeField: "ts",
 		InputFields: []string{"k", "ts", "v"},
-	}), 3).FieldsFrom("in", "k")
-	b.SetBolt("top", TopN(2, CountField, Config{KeyFields: []string{"k"}}), 1).GlobalFrom("counts")
+	}
+	for _, chain := range []string{"", "2"} {
+		in := topology.ComponentID("in" + chain)
+		b.SetSpout(in, testspout.FromSlice(values, testspout.Split(), testspout.WithFields("k", "ts", "v")), 2).
+			EventTime(topology.EventTime{Field: "ts", OutOfOrderness: 5 * time.Millisecond, Interval: 5 * time.Millisecond})
+		b.SetBolt(topology.ComponentID("counts"+chain), Count(countCfg), 3).FieldsFrom(in, "k")
+	}
+	b.SetBolt("top", TopN(2, CountField, Config{KeyFields: []string{"k"}}), 1).GlobalFrom("counts2")
 	b.SetBolt("sink", out.bolt(), 1).
 		GlobalFrom("counts").
 		GlobalFrom("top").
-		Subscribe("counts", DefaultLateStream, topology.Global())
+		Subscribe("counts", DefaultLateStream, topology.Global()).
+		Subscribe("counts2", DefaultLateStream, topology.Global())
 	h := runtimetest.Start(t, b)
 	defer func() {
 		if t.Failed() {
@@ -114,7 +123,7 @@ func TestWindowCountAndTopNInRuntime(t *testing.T) {
 	if got := out.get("top/default"); !slices.Equal(got, wantTop) {
 		t.Errorf("top: got %d rows, want %d\ngot  %v\nwant %v", len(got), len(wantTop), got, wantTop)
 	}
-	if late := out.get("counts/late"); len(late) != 0 {
+	if late := slices.Concat(out.get("counts/late"), out.get("counts2/late")); len(late) != 0 {
 		t.Errorf("late tuples: %v", late)
 	}
 	// one firing per key and window upstream, one per window in TopN
@@ -135,7 +144,7 @@ func TestWindowCountAndTopNInRuntime(t *testing.T) {
 			}
 		}
 	}
-	if fired["counts"] != float64(len(wantCounts)) || fired["top"] != float64(len(byWindow)) {
+	if fired["counts"] != float64(len(wantCounts)) || fired["counts2"] != float64(len(wantCounts)) || fired["top"] != float64(len(byWindow)) {
 		t.Errorf("gale_window_fired_total by component %v, want counts %d, top %d", fired, len(wantCounts), len(byWindow))
 	}
 }
