@@ -185,7 +185,7 @@ func (s *Store) restoreSource(ctx context.Context, src Source, m *Manifest, scop
 			}
 			_ = batch.Set(it.Key(), v, nil)
 			written += int64(len(it.Key()) + len(v))
-			if batch.Len() >= 4<<20 {
+			if batch.Len() >= restoreBatchBytes {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
@@ -251,3 +251,8 @@ func (s *Store) download(ctx context.Context, storage CheckpointStorage, f Manif
 	}
 	return nil
 }
+
+// restoreBatchBytes is the size at which restore commits a batch. Larger
+// batches (past half the memtable, Pebble's flushable-batch path) measured
+// no clear gain; restore time goes mostly into iterating the checkpoint.
+const restoreBatchBytes = 4 << 20
