@@ -96,7 +96,8 @@ type Store struct {
 	relMu     sync.Mutex
 	relCh     chan struct{} // closed when released grows; guarded by relMu
 
-	// ckptMu serializes Checkpoint and restore.
+	// ckptMu serializes Checkpoint, restore, DeleteScopes and Close. Lock
+	// order: ckptMu, then mu; relMu nests in neither.
 	ckptMu sync.Mutex
 
 	// closing is set when Close begins; Backends check it before touching
