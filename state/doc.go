@@ -58,9 +58,11 @@
 // Backend flushes. For checkpoint n the runtime:
 //
 //  1. in each task, when the task has aligned barrier n: calls
-//     [Backend.FlushForCheckpoint](n), then forwards the barrier and goes on
-//     processing. Later writes stay in the task's cache (even past its
-//     bound) until step 2 has taken the local snapshot;
+//     [Backend.FlushForCheckpoint](ctx, n), then forwards the barrier and
+//     goes on processing. Later writes stay in the task's cache (even past
+//     its bound) until step 2 has taken the local snapshot; if the task
+//     reaches barrier n+1 before that, FlushForCheckpoint waits for it.
+//     [Backend.Flush] refuses (ErrCheckpointPending) in that window;
 //  2. once every local task has done step 1: calls [Store.Checkpoint](ctx,
 //     n, storage) from a goroutine of its own. Its local phase (memtable
 //     flush and a hard-linked Pebble checkpoint, milliseconds) releases the
