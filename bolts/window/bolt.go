@@ -187,13 +187,16 @@ func groupKeys(r keygroup.Range, maxPar int) map[int][]byte {
 func (b *bolt) Cleanup() error { return nil }
 
 // OnWatermark fires and purges the windows whose timers are due. It
-// implements topology.WatermarkHandler; processing-time and count windows
-// ignore watermarks.
+// implements topology.WatermarkHandler. Processing-time windows heed only
+// the end of time, which follows the end of every input: no tuple can come,
+// so every window fires. Count windows ignore watermarks; a count window
+// still short of its tuples at the end never fires.
 func (b *bolt) OnWatermark(_ context.Context, wm time.Time, out topology.Emitter) error {
-	if !b.cfg.eventTime() {
-		return nil
+	ms := toMillis(wm)
+	if b.cfg.eventTime() || (b.cfg.ProcessingTime && ms == math.MaxInt64) {
+		return b.advance(ms, out)
 	}
-	return b.advance(toMillis(wm), out)
+	return nil
 }
 
 // toMillis converts a watermark or event time to milliseconds since the

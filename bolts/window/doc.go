@@ -69,7 +69,10 @@
 // In processing time (ProcessingTime) a tuple's time is the task clock at
 // arrival; windows fire when the clock passes their end, checked on every
 // tuple and on tick tuples, so give the bolt a tick interval. Nothing is
-// ever late in processing time.
+// ever late in processing time. When every input has ended (the end-of-time
+// watermark) all open windows fire, in either time; count windows still
+// short of their tuples do not. [TopN] and other [Given] windows fire on
+// watermarks, so they need event time upstream.
 //
 // # Aggregation
 //

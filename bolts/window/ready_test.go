@@ -30,7 +30,7 @@ func TestWindowProcessingTimeFiresOnTicksAndTuples(t *testing.T) {
 	step := func(at int64, f func(), want ...string) {
 		t.Helper()
 		now = at
-		h.rec.wm = at
+		h.rec.wm = max(h.rec.wm, at)
 		before := len(h.rec.emitted)
 		f()
 		if got := rows(h.rec.emitted[before:]); !slices.Equal(got, want) {
@@ -45,7 +45,9 @@ func TestWindowProcessingTimeFiresOnTicksAndTuples(t *testing.T) {
 	step(19, h.tick)
 	step(25, func() { h.tuple("b") }, "[a 10 20 1]") // the tuple's arrival fires what ended
 	step(30, h.tick, "[b 20 30 1]")
-	step(31, func() { h.watermark(math.MaxInt64) }) // processing time ignores watermarks
+	step(31, func() { h.tuple("c") })
+	step(32, func() { h.watermark(1000) })                         // processing time ignores watermarks...
+	step(33, func() { h.watermark(math.MaxInt64) }, "[c 30 40 1]") // ...but the end of input
 	if n := h.bolt.timers.len(); n != 0 {
 		t.Fatalf("%d timers left", n)
 	}
@@ -202,5 +204,41 @@ func TestWindowTopNAfterCountMatchesOracle(t *testing.T) {
 	})
 	if refired == 0 {
 		t.Error("no TopN window ever re-fired: the generator misses lateness")
+	}
+}
+
+func TestWindowProcessingTimeSessions(t *testing.T) {
+	store := openStore(t, t.TempDir())
+	var now int64
+	cfg := Config{
+		KeyFields: []string{"k"}, Assigner: Session(5 * time.Millisecond), ProcessingTime: true,
+		Clock: func() time.Time { return time.UnixMilli(now) },
+	}
+	h := newHarness(t, store, scopeOf("pts", 0, 1), withCount(cfg), topology.Fields{"k"})
+	defer h.close()
+	for _, s := range []struct {
+		at   int64
+		do   string // key of a tuple, or "" for a tick
+		want []string
+	}{
+		{1, "a", nil},
+		{3, "a", nil}, // merges: [1, 8)
+		{4, "b", nil}, // [4, 9)
+		{7, "", nil},
+		{8, "", []string{"[a 1 8 2]"}},
+		{9, "a", []string{"[b 4 9 1]"}}, // the arrival fires b first; a starts anew
+		{14, "", []string{"[a 9 14 1]"}},
+	} {
+		now = s.at
+		h.rec.wm = s.at
+		before := len(h.rec.emitted)
+		if s.do == "" {
+			h.tick()
+		} else {
+			h.tuple(s.do)
+		}
+		if got := rows(h.rec.emitted[before:]); !slices.Equal(got, s.want) {
+			t.Fatalf("at %dms got %v, want %v", s.at, got, s.want)
+		}
 	}
 }
