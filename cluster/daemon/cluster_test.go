@@ -3,6 +3,9 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -56,16 +59,22 @@ func binaries(t *testing.T) (galeBin, wcBin string) {
 }
 
 type testNode struct {
-	id   string
-	dir  string
-	cmd  *exec.Cmd
-	info daemon.Info
-	log  string
+	id     string
+	dir    string
+	cmd    *exec.Cmd
+	info   daemon.Info
+	log    string
+	exited chan struct{}
 }
 
 // startNode runs `gale node` as a process on loopback ports it picks
 // itself, and waits until it has written node.json.
 func startNode(t *testing.T, galeBin, id string, seeds ...string) *testNode {
+	t.Helper()
+	return startNodeArgs(t, galeBin, id, nil, seeds...)
+}
+
+func startNodeArgs(t *testing.T, galeBin, id string, extra []string, seeds ...string) *testNode {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -81,6 +90,7 @@ func startNode(t *testing.T, galeBin, id string, seeds ...string) *testNode {
 	if len(seeds) > 0 {
 		args = append(args, "--seeds", strings.Join(seeds, ","))
 	}
+	args = append(args, extra...)
 	n.cmd = exec.Command(galeBin, args...)
 	// Flags through their environment equivalents, as an operator would.
 	n.cmd.Env = append(os.Environ(), "GALE_TOKEN="+token, "GALE_INSECURE=true", "GALE_LOCAL_GOSSIP=true", "GALE_LOG_LEVEL=info")
@@ -89,6 +99,7 @@ func startNode(t *testing.T, galeBin, id string, seeds ...string) *testNode {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
+	n.exited = exited
 	go func() { n.cmd.Wait(); logf.Close(); close(exited) }()
 	t.Cleanup(func() {
 		n.cmd.Process.Signal(syscall.SIGINT)
@@ -262,6 +273,9 @@ func TestCluster(t *testing.T) {
 	t.Run("TwoWorkersAndRebalance", func(t *testing.T) { testTwoWorkers(t, galeBin, wcBin, nodes, want) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, galeBin, wcBin, n1) })
 	t.Run("CLIErrors", func(t *testing.T) { testCLIErrors(t, galeBin, n2) })
+	t.Run("SignedBinaries", func(t *testing.T) { testSigned(t, galeBin, wcBin, n1, want) })
+	// Last: it kills a node.
+	t.Run("Failover", func(t *testing.T) { testFailover(t, galeBin, wcBin, nodes, want) })
 }
 
 func testSubmitRuns(t *testing.T, galeBin, wcBin string, nodes []*testNode, want *wordcountResult) {
@@ -580,4 +594,126 @@ func testTwoWorkers(t *testing.T, galeBin, wcBin string, nodes []*testNode, want
 	if out, errOut, err := gale(t, galeBin, env, "kill", "wc2"); err != nil {
 		t.Fatalf("gale kill: %v\n%s%s", err, out, errOut)
 	}
+}
+
+// testFailover kills (SIGKILL) the node that runs a topology's worker: the
+// worker dies with it, the coordinator places it on a surviving node, which
+// fetches the binary if it lacks it and starts the worker, and the counts
+// come out exact again.
+func testFailover(t *testing.T, galeBin, wcBin string, nodes []*testNode, want *wordcountResult) {
+	env := []string{"GALE_TOKEN=" + token, "GALE_NODE=" + nodes[0].info.API}
+	if out, errOut, err := gale(t, galeBin, env, "submit", wcBin, "--name", "wc3", "--workers", "1"); err != nil {
+		t.Fatalf("gale submit: %v\n%s%s", err, out, errOut)
+	}
+	st := waitRunning(t, nodes, "wc3", "")
+	victim := nodeByID(t, nodes, st.Assigned[0].Node)
+	// Every node keeps a copy of the binary, and all agree on the
+	// assignment, before the node running the worker is killed.
+	waitFor(t, 20*time.Second, "binary replicated and assignment agreed", func() bool {
+		epoch := uint64(0)
+		for _, n := range nodes {
+			if _, err := os.Stat(filepath.Join(n.dir, "binaries", st.BinarySHA256)); err != nil {
+				return false
+			}
+			ms, err := newClient(n, token).Members(context.Background())
+			if err != nil || (epoch != 0 && ms.Epoch != epoch) {
+				return false
+			}
+			epoch = ms.Epoch
+		}
+		return true
+	})
+	pid := st.Assigned[0].Process.PID
+	t.Logf("killing node %s (pid %d), which runs worker pid %d", victim.id, victim.cmd.Process.Pid, pid)
+	victim.cmd.Process.Kill()
+	<-victim.exited
+	waitFor(t, 10*time.Second, "worker dies with its node", func() bool { return syscall.Kill(pid, 0) != nil })
+	var survivors []*testNode
+	for _, n := range nodes {
+		if n != victim {
+			survivors = append(survivors, n)
+		}
+	}
+	st = waitRunning(t, survivors, "wc3", victim.id)
+	path := filepath.Join(nodeByID(t, survivors, st.Assigned[0].Node).dir, "workers", "wc3", "0", "state", "result.json")
+	var got *wordcountResult
+	waitFor(t, 40*time.Second, "counts after failover", func() bool {
+		var ok bool
+		got, ok = readResult(path)
+		return ok && got.Total >= want.Want
+	})
+	checkCounts(t, got, want)
+	ms, err := newClient(survivors[0], token).Members(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms.Members {
+		if m.ID == victim.id && m.State != "dead" {
+			t.Errorf("killed node %s is %s", m.ID, m.State)
+		}
+	}
+}
+
+// waitRunning waits until a node of nodes reports the topology's single
+// worker running on a node other than avoid.
+func waitRunning(t *testing.T, nodes []*testNode, name, avoid string) *api.Status {
+	t.Helper()
+	var st *api.Status
+	waitFor(t, 30*time.Second, name+" running", func() bool {
+		for _, n := range nodes {
+			var err error
+			st, err = newClient(n, token).Status(context.Background(), name)
+			if err == nil && len(st.Assigned) == 1 && st.Assigned[0].Node != avoid && st.Assigned[0].Process != nil && st.Assigned[0].Process.State == "running" {
+				return true
+			}
+		}
+		return false
+	})
+	return st
+}
+
+// testSigned runs a node that trusts an ed25519 key: an unsigned binary is
+// refused, one signed by another key too, and a signed one runs, whether
+// `gale submit` or the program itself (gale.Main's submit) uploads it.
+func testSigned(t *testing.T, galeBin, wcBin string, seed *testNode, want *wordcountResult) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
+	dir := t.TempDir()
+	pubFile, privFile, otherFile := filepath.Join(dir, "pub"), filepath.Join(dir, "priv"), filepath.Join(dir, "other")
+	os.WriteFile(pubFile, []byte(hex.EncodeToString(pub)), 0o600)
+	os.WriteFile(privFile, []byte(base64.StdEncoding.EncodeToString(priv.Seed())), 0o600)
+	os.WriteFile(otherFile, []byte(hex.EncodeToString(otherPriv.Seed())), 0o600)
+	// A node of its own (not joined, with no slots elsewhere): it runs
+	// what it accepts.
+	n := startNodeArgs(t, galeBin, "signed", []string{"--trusted-key", pubFile})
+	env := []string{"GALE_TOKEN=" + token, "GALE_NODE=" + n.info.API}
+	_, errOut, err := gale(t, galeBin, env, "submit", wcBin)
+	if err == nil || !strings.Contains(errOut, "accepts only signed binaries") {
+		t.Errorf("unsigned submit: %v %q", err, errOut)
+	}
+	_, errOut, err = gale(t, galeBin, env, "submit", wcBin, "--sign-key", otherFile)
+	if err == nil || !strings.Contains(errOut, "does not verify") {
+		t.Errorf("submit signed by another key: %v %q", err, errOut)
+	}
+	if len(storedFiles(t, n)) != 0 {
+		t.Errorf("refused binaries stored: %v", storedFiles(t, n))
+	}
+	// The program submits itself, signed.
+	cmd := exec.Command(wcBin, "submit", "--node", n.info.API, "--name", "signed-wc", "--sign-key", privFile)
+	cmd.Env = append(os.Environ(), "GALE_TOKEN="+token)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "submitted signed-wc") {
+		t.Fatalf("program submit: %v\n%s", err, out)
+	}
+	path := filepath.Join(n.dir, "workers", "signed-wc", "0", "state", "result.json")
+	var got *wordcountResult
+	waitFor(t, 40*time.Second, "signed topology's counts", func() bool {
+		var ok bool
+		got, ok = readResult(path)
+		return ok && got.Total >= want.Want
+	})
+	checkCounts(t, got, want)
+	_ = seed
 }

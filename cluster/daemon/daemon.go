@@ -316,7 +316,7 @@ func (d *Daemon) reconcileLoop(ctx context.Context) {
 }
 
 // reconcile hands the supervisor the workers the newest assignment places
-// on this node.
+// on this node, then copies the binaries of every submitted topology.
 func (d *Daemon) reconcile(ctx context.Context) {
 	a := d.node.Assignment()
 	if a == nil || a.Placement == nil {
@@ -382,6 +382,17 @@ func (d *Daemon) reconcile(ctx context.Context) {
 	})
 	if err := d.sup.Apply(specs); err != nil && !errors.Is(err, supervisor.ErrClosed) {
 		d.logger.Error("daemon: apply workers", "err", err)
+	}
+	// Replicate every submitted binary, not only those this node runs now,
+	// so that a topology survives the loss of the node it was submitted
+	// to: whichever node its workers move to can fetch it from a survivor.
+	for _, t := range topos {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := d.binary(ctx, t.BinarySHA256, peers); err != nil && ctx.Err() == nil {
+			d.logger.Warn("daemon: cannot replicate binary, will retry", "topology", t.Name, "err", err)
+		}
 	}
 }
 

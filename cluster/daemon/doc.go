@@ -14,7 +14,11 @@
 // (fetching it from the alive peers' APIs and verifying its sha256), and
 // hands the supervisor the complete list of workers with their
 // assignments: the supervisor starts new workers, stops removed ones and
-// restarts moved or rescaled ones.
+// restarts moved or rescaled ones. It then fetches the binaries of every
+// other submitted topology too, so each node holds a copy and a topology
+// outlives the node it was submitted to (a node that dies within a second
+// or two of accepting a submission, before any peer copied the binary,
+// still takes the binary with it).
 //
 // # Files
 //
