@@ -580,7 +580,7 @@ func (b *bolt) advance(wm int64, out topology.Emitter) error {
 			return b.stateErr("set key", err)
 		}
 		w := Window{id.Start, id.End}
-		st, found, err := b.getWin(w)
+		st, found, err := b.readWin(w) // its timer just left the index
 		if err != nil {
 			return err
 		}
@@ -714,8 +714,18 @@ func (b *bolt) windowTuples(w Window, n int64) ([][]byte, error) {
 	return vals, nil
 }
 
-// getWin reads window w of the current key.
+// getWin reads window w of the current key. A time window exists exactly
+// when it has a timer, so a window the timer index does not know is not read
+// from state: a new window costs no lookup that misses the cache.
 func (b *bolt) getWin(w Window) (winState, bool, error) {
+	if b.cfg.Assigner.kind != kindCount && !b.timers.has(b.curKey, w) {
+		return winState{}, false, nil
+	}
+	return b.readWin(w)
+}
+
+// readWin reads window w of the current key from state.
+func (b *bolt) readWin(w Window) (winState, bool, error) {
 	v, err := b.wins.Get(winKeyOf(w))
 	switch {
 	case errors.Is(err, state.ErrNotFound):

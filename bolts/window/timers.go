@@ -100,5 +100,11 @@ func (x *timerIndex) popDue(wm int64) (timerID, int64, bool) {
 	return timerID{}, 0, false
 }
 
+// has reports whether window w of record key key has a timer.
+func (x *timerIndex) has(key []byte, w Window) bool {
+	_, ok := x.due[timerID{Key: string(key), Start: w.Start, End: w.End}]
+	return ok
+}
+
 // len is the number of live timers.
 func (x *timerIndex) len() int { return len(x.due) }
