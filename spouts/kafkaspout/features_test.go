@@ -532,7 +532,7 @@ func TestRegistererFromServices(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Config{Topics: map[string]int32{"t": 1}})
 	cfg := fastConfig(c, "nope")
-	cfg.OpenTimeout = 300 * time.Millisecond
+	cfg.OpenTimeout = 2 * time.Second
 	s := New(cfg)().(*Spout)
 	err := s.Open(t.Context(), testContext("open", 0, 1, topology.AtLeastOnce, 10))
 	if err == nil || !strings.Contains(err.Error(), "topic nope") || !strings.Contains(err.Error(), "task 1") {

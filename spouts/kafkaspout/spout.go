@@ -203,6 +203,7 @@ func (s *Spout) initialPartitions(ctx context.Context) ([]topicPartition, error)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpenTimeout)
 	defer cancel()
 	backoff := s.cfg.RetryBackoff
+	var last error // the last error that says more than "time is up"
 	for {
 		parts, err := s.f.partitions(ctx, s.cfg.Topics, s.cfg.TopicPattern)
 		if err == nil {
@@ -212,9 +213,12 @@ func (s *Spout) initialPartitions(ctx context.Context) ([]topicPartition, error)
 		if errors.Is(err, ErrAuthentication) {
 			return nil, err
 		}
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("list partitions: %w", err)
+			return nil, fmt.Errorf("list partitions: %w", last)
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, s.cfg.MaxRetryBackoff)
