@@ -14,8 +14,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/gale-stream/gale/cluster/supervisor"
 )
 
 // Client talks to a node's API. The zero HTTP field means
@@ -107,8 +105,23 @@ func (c *Client) List(ctx context.Context) ([]Topology, error) {
 
 // Status returns the status of a topology; an unknown one is ErrNotFound.
 func (c *Client) Status(ctx context.Context, name string) (*Status, error) {
+	return c.status(ctx, name, false)
+}
+
+// StatusWithStats is Status with every worker's figures (tuple totals and
+// rates per component) read from the workers' /metrics. It takes about a
+// second longer the first time a worker is asked for.
+func (c *Client) StatusWithStats(ctx context.Context, name string) (*Status, error) {
+	return c.status(ctx, name, true)
+}
+
+func (c *Client) status(ctx context.Context, name string, stats bool) (*Status, error) {
+	p := "/v1/topologies/" + url.PathEscape(name)
+	if stats {
+		p += "?stats=1"
+	}
 	var out Status
-	if err := c.do(ctx, http.MethodGet, "/v1/topologies/"+url.PathEscape(name), nil, nil, &out); err != nil {
+	if err := c.do(ctx, http.MethodGet, p, nil, nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -143,9 +156,17 @@ func (c *Client) Members(ctx context.Context) (*Members, error) {
 }
 
 // Workers returns the node's worker processes.
-func (c *Client) Workers(ctx context.Context) ([]supervisor.Status, error) {
-	var out []supervisor.Status
-	return out, c.do(ctx, http.MethodGet, "/v1/workers", nil, nil, &out)
+func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
+	return c.workers(ctx, false)
+}
+
+func (c *Client) workers(ctx context.Context, stats bool) ([]WorkerInfo, error) {
+	p := "/v1/workers"
+	if stats {
+		p += "?stats=1"
+	}
+	var out []WorkerInfo
+	return out, c.do(ctx, http.MethodGet, p, nil, nil, &out)
 }
 
 func (c *Client) base() string {

@@ -79,6 +79,7 @@ type Server struct {
 	// submitMu serializes submissions, so at most one uploaded binary runs
 	// `spec` at a time.
 	submitMu sync.Mutex
+	sampler  sampler
 }
 
 // NewServer returns a server.
@@ -102,6 +103,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, mux: http.NewServeMux()}
+	s.sampler.client = &http.Client{Timeout: 2 * time.Second}
 	s.mux.HandleFunc("POST /v1/topologies", s.auth(s.submit))
 	s.mux.HandleFunc("GET /v1/topologies", s.auth(s.list))
 	s.mux.HandleFunc("GET /v1/topologies/{name}", s.auth(s.status))
@@ -340,7 +342,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, st)
 		return
 	}
-	procs := s.processes(r.Context(), tp.Workers)
+	procs := s.processes(r.Context(), tp.Workers, r.URL.Query().Get("stats") == "1")
 	for i, wp := range tp.Workers {
 		wk := Worker{Index: i, Node: wp.Node, Since: wp.Since}
 		for _, ct := range wp.Tasks {
@@ -365,13 +367,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 }
 
 type nodeProcs struct {
-	list []supervisor.Status
+	list []WorkerInfo
 	err  error
 }
 
 // processes asks every node that runs one of workers for its processes:
 // this node directly, the others through their API, concurrently.
-func (s *Server) processes(ctx context.Context, workers []cluster.WorkerPlacement) map[string]nodeProcs {
+func (s *Server) processes(ctx context.Context, workers []cluster.WorkerPlacement, stats bool) map[string]nodeProcs {
 	apis := make(map[string]string)
 	for _, m := range s.cfg.Cluster.Members() {
 		apis[m.ID] = m.Meta.APIAddr
@@ -385,9 +387,7 @@ func (s *Server) processes(ctx context.Context, workers []cluster.WorkerPlacemen
 		}
 		out[wp.Node] = nodeProcs{}
 		if wp.Node == s.cfg.Cluster.ID() {
-			if s.cfg.Workers != nil {
-				out[wp.Node] = nodeProcs{list: s.cfg.Workers.Status()}
-			}
+			out[wp.Node] = nodeProcs{list: s.localWorkers(ctx, stats)}
 			continue
 		}
 		node, addr := wp.Node, apis[wp.Node]
@@ -397,7 +397,7 @@ func (s *Server) processes(ctx context.Context, workers []cluster.WorkerPlacemen
 		}
 		wg.Go(func() {
 			c := &Client{BaseURL: "http://" + addr, Token: s.cfg.Token, HTTP: s.cfg.HTTPClient}
-			list, err := c.Workers(ctx)
+			list, err := c.workers(ctx, stats)
 			mu.Lock()
 			out[node] = nodeProcs{list: list, err: err}
 			mu.Unlock()
@@ -478,12 +478,39 @@ func (s *Server) members(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) workers(w http.ResponseWriter, _ *http.Request) {
-	out := []supervisor.Status{}
-	if s.cfg.Workers != nil {
-		out = s.cfg.Workers.Status()
+func (s *Server) workers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.localWorkers(r.Context(), r.URL.Query().Get("stats") == "1"))
+}
+
+// localWorkers lists this node's worker processes, with their figures
+// (scraped from their /metrics concurrently) when stats is set.
+func (s *Server) localWorkers(ctx context.Context, stats bool) []WorkerInfo {
+	out := []WorkerInfo{}
+	if s.cfg.Workers == nil {
+		return out
 	}
-	writeJSON(w, http.StatusOK, out)
+	for _, st := range s.cfg.Workers.Status() {
+		out = append(out, WorkerInfo{Status: st})
+	}
+	if !stats {
+		return out
+	}
+	var wg sync.WaitGroup
+	for i := range out {
+		if out[i].State != supervisor.StateRunning {
+			continue
+		}
+		wg.Go(func() {
+			cs, err := s.sampler.stats(ctx, out[i].Status)
+			if err != nil {
+				out[i].StatsError = err.Error()
+				return
+			}
+			out[i].Components = cs
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 func (s *Server) binary(w http.ResponseWriter, r *http.Request) {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/gale-stream/gale/cluster/supervisor"
 )
 
 // Headers of a submission.
@@ -96,9 +94,9 @@ type Worker struct {
 	Since uint64 `json:"since"`
 	// Tasks is how many tasks it runs.
 	Tasks int `json:"tasks"`
-	// Process is the state of its process on its node, or nil if the node
-	// did not answer.
-	Process *supervisor.Status `json:"process,omitempty"`
+	// Process is the state of its process on its node (with its figures
+	// when asked for), or nil if the node did not answer.
+	Process *WorkerInfo `json:"process,omitempty"`
 	// Error says why Process is missing.
 	Error string `json:"error,omitempty"`
 }

@@ -336,8 +336,23 @@ func testSubmitRuns(t *testing.T, galeBin, wcBin string, nodes []*testNode, want
 		t.Errorf("gale list: %v\n%s", err, out)
 	}
 	out, _, err = gale(t, galeBin, []string{"GALE_NODE=" + nodes[2].info.API, "GALE_TOKEN=" + token}, "status", "wc")
-	if err != nil || !strings.Contains(out, "running") || !strings.Contains(out, runner.id) {
+	if err != nil || !strings.Contains(out, "running") || !strings.Contains(out, runner.id) || !strings.Contains(out, "EXECUTED/S") {
 		t.Errorf("gale status: %v\n%s", err, out)
+	}
+	// The figures come from the worker's /metrics, through the node that
+	// runs it: the count bolt executed every word exactly once.
+	stats, err := newClient(nodes[2], token).StatusWithStats(context.Background(), "wc")
+	if err != nil || len(stats.Assigned) != 1 || stats.Assigned[0].Process == nil {
+		t.Fatalf("status with stats: %+v %v", stats, err)
+	}
+	var executed float64
+	for _, c := range stats.Assigned[0].Process.Components {
+		if c.Component == "count" {
+			executed = c.Executed
+		}
+	}
+	if executed != float64(want.Want) {
+		t.Errorf("count executed %v tuples, want %d (figures %+v, error %q)", executed, want.Want, stats.Assigned[0].Process.Components, stats.Assigned[0].Process.StatsError)
 	}
 
 	// Kill: the worker process stops, and the topology is gone everywhere.
