@@ -123,9 +123,19 @@ func (t *tuple) addEdge(root, id uint64) {
 	t.edges = append(t.edges, edge{root: root, id: id})
 }
 
+// ack acks t. Only tracked tuples carry a done flag: an untracked tuple
+// sent to several tasks is one shared object, so its flag would be written
+// by several goroutines; acking it twice has no effect anyway.
 func (e *executor) ack(t topology.Tuple) {
 	rt, ok := t.(*tuple)
-	if !ok || rt.done {
+	if !ok {
+		return
+	}
+	if len(rt.edges) == 0 {
+		e.tm.acked.Inc()
+		return
+	}
+	if rt.done {
 		return
 	}
 	rt.done = true
@@ -137,10 +147,12 @@ func (e *executor) ack(t topology.Tuple) {
 
 func (e *executor) fail(t topology.Tuple) {
 	rt, ok := t.(*tuple)
-	if !ok || rt.done {
+	if !ok || (len(rt.edges) > 0 && rt.done) {
 		return
 	}
-	rt.done = true
+	if len(rt.edges) > 0 {
+		rt.done = true
+	}
 	e.tm.failed.Inc()
 	if e.l.cfg.Guarantee == topology.ExactlyOnce {
 		// No tuple is replayed alone under exactly-once: the topology
