@@ -24,6 +24,7 @@ import (
 	"github.com/gale-stream/gale/cluster"
 	"github.com/gale-stream/gale/cluster/binstore"
 	"github.com/gale-stream/gale/cluster/supervisor"
+	"github.com/gale-stream/gale/internal/obs"
 	"github.com/gale-stream/gale/topology"
 )
 
@@ -63,6 +64,9 @@ type Config struct {
 	SpecTimeout time.Duration
 	// Gatherer serves /metrics. Default: no /metrics.
 	Gatherer prometheus.Gatherer
+	// MetricsAddr is where this node serves /metrics for Prometheus (its
+	// own figures), listed by the discovery endpoints. Default: none.
+	MetricsAddr string
 	// HTTPClient asks peers for their workers' status. Default: a client
 	// with a 2s timeout.
 	HTTPClient *http.Client
@@ -112,6 +116,9 @@ func NewServer(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /v1/members", s.auth(s.members))
 	s.mux.HandleFunc("GET /v1/workers", s.auth(s.workers))
 	s.mux.HandleFunc("GET /v1/binaries/{sha}", s.auth(s.binary))
+	s.mux.HandleFunc("GET /v1/targets", s.auth(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.LocalTargets())
+	}))
 	s.mux.HandleFunc("/v1/", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	}))
@@ -534,4 +541,52 @@ func (s *Server) binary(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
 	}
 	_, _ = io.Copy(w, f)
+}
+
+// LocalTargets lists the Prometheus targets of this node: its own metrics
+// address and those of its running workers.
+func (s *Server) LocalTargets() []obs.Target {
+	id := s.cfg.Cluster.ID()
+	out := []obs.Target{}
+	if s.cfg.MetricsAddr != "" {
+		out = append(out, obs.NodeTarget(s.cfg.MetricsAddr, id))
+	}
+	if s.cfg.Workers != nil {
+		for _, st := range s.cfg.Workers.Status() {
+			if st.MetricsAddr != "" && st.State == supervisor.StateRunning {
+				out = append(out, obs.WorkerTarget(st.MetricsAddr, id, st.Topology, st.Worker))
+			}
+		}
+	}
+	return out
+}
+
+// ClusterTargets lists the Prometheus targets of the whole cluster: this
+// node's, and those every alive peer reports on GET /v1/targets (asked
+// concurrently, each within 3s; a peer that does not answer is left out
+// until the next call). It serves the http_sd endpoint.
+func (s *Server) ClusterTargets() []obs.Target {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	out := s.LocalTargets()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, m := range s.cfg.Cluster.Members() {
+		if m.ID == s.cfg.Cluster.ID() || !m.Alive() || m.Meta.APIAddr == "" {
+			continue
+		}
+		wg.Go(func() {
+			c := &Client{BaseURL: "http://" + m.Meta.APIAddr, Token: s.cfg.Token, HTTP: s.cfg.HTTPClient}
+			var ts []obs.Target
+			if err := c.do(ctx, http.MethodGet, "/v1/targets", nil, nil, &ts); err != nil {
+				s.logger.Warn("api: peer targets", "peer", m.ID, "err", err)
+				return
+			}
+			mu.Lock()
+			out = append(out, ts...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
 }

@@ -86,7 +86,7 @@ func startNodeArgs(t *testing.T, galeBin, id string, extra []string, seeds ...st
 		t.Fatal(err)
 	}
 	args := []string{"node", "--id", id, "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--worker-grace", "5s",
-		"--data-addr", freePortRange(t, 8)}
+		"--data-addr", freePortRange(t, 8), "--metrics-addr", "127.0.0.1:0"}
 	if len(seeds) > 0 {
 		args = append(args, "--seeds", strings.Join(seeds, ","))
 	}
@@ -354,6 +354,10 @@ func testSubmitRuns(t *testing.T, galeBin, wcBin string, nodes []*testNode, want
 	if executed != float64(want.Want) {
 		t.Errorf("count executed %v tuples, want %d (figures %+v, error %q)", executed, want.Want, stats.Assigned[0].Process.Components, stats.Assigned[0].Process.StatsError)
 	}
+
+	// Prometheus discovery on any node lists every node and the worker, and
+	// the worker's target serves the runtime's metrics.
+	checkDiscovery(t, nodes, "wc", runner.id)
 
 	// Kill: the worker process stops, and the topology is gone everywhere.
 	pid := st.Assigned[0].Process.PID
@@ -731,4 +735,57 @@ func testSigned(t *testing.T, galeBin, wcBin string, seed *testNode, want *wordc
 	})
 	checkCounts(t, got, want)
 	_ = seed
+}
+
+type sdGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+func checkDiscovery(t *testing.T, nodes []*testNode, topo, runner string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var groups []sdGroup
+	var workerAddr string
+	waitFor(t, 10*time.Second, "discovery of every node and the worker", func() bool {
+		resp, err := c.Get("http://" + nodes[2].info.Metrics + "/prometheus/sd")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		groups = nil
+		if json.NewDecoder(resp.Body).Decode(&groups) != nil {
+			return false
+		}
+		roles := map[string]int{}
+		workerAddr = ""
+		for _, g := range groups {
+			roles[g.Labels["__meta_gale_role"]] += len(g.Targets)
+			if g.Labels["__meta_gale_topology"] == topo && g.Labels["__meta_gale_node"] == runner && len(g.Targets) == 1 {
+				workerAddr = g.Targets[0]
+			}
+		}
+		return roles["node"] == len(nodes) && workerAddr != ""
+	})
+	resp, err := c.Get("http://" + workerAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !bytes.Contains(b, []byte("gale_executor_emitted_tuples_total")) {
+		t.Errorf("worker target %s serves no runtime metrics:\n%.300s", workerAddr, b)
+	}
+	// The runner's own page carries the cluster and supervisor metrics.
+	resp, err = c.Get("http://" + nodeByID(t, nodes, runner).info.Metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ = io.ReadAll(resp.Body)
+	for _, name := range []string{"gale_cluster_members", `gale_cluster_workers_running{topology="` + topo + `"} 1`} {
+		if !bytes.Contains(b, []byte(name)) {
+			t.Errorf("node /metrics lacks %s", name)
+		}
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -27,6 +28,7 @@ import (
 	"github.com/gale-stream/gale/cluster/api"
 	"github.com/gale-stream/gale/cluster/binstore"
 	"github.com/gale-stream/gale/cluster/supervisor"
+	"github.com/gale-stream/gale/internal/obs"
 )
 
 // Defaults of [Config].
@@ -34,6 +36,7 @@ const (
 	DefaultAPIAddr     = "127.0.0.1:7070"
 	DefaultGossipAddr  = "127.0.0.1:7946"
 	DefaultDataAddr    = "127.0.0.1:7100"
+	DefaultMetricsAddr = "127.0.0.1:9464"
 	DefaultJoinTimeout = 30 * time.Second
 	// retryInterval is how often reconcile runs without a change, to retry
 	// binaries that could not be fetched.
@@ -62,6 +65,12 @@ type Config struct {
 	DataAddr string
 	// Seeds are gossip addresses to join.
 	Seeds []string
+	// MetricsAddr is where the node serves Prometheus: /metrics (its own
+	// figures) and /prometheus/sd, the http_sd document listing the metrics
+	// addresses of every node and worker of the cluster. Workers serve their
+	// /metrics on the same host, on ports the system picks. "off" disables
+	// it. Default: 127.0.0.1:9464.
+	MetricsAddr string
 	// JoinTimeout bounds the retries of joining the seeds. Default: 30s.
 	JoinTimeout time.Duration
 	// Token is required as a bearer token by the API, and sent to peers
@@ -94,7 +103,9 @@ type Info struct {
 	ID         string `json:"id"`
 	API        string `json:"api"`
 	GossipAddr string `json:"gossip_addr"`
-	PID        int    `json:"pid"`
+	// Metrics is the host:port of /metrics and /prometheus/sd, or empty.
+	Metrics string `json:"metrics,omitempty"`
+	PID     int    `json:"pid"`
 }
 
 // Daemon is a running node.
@@ -106,6 +117,10 @@ type Daemon struct {
 	sup    *supervisor.Supervisor
 	srv    *http.Server
 	ln     net.Listener
+	obs    *obs.Server
+	// workerMetricsAddr is what workers bind /metrics to: the metrics host,
+	// port 0.
+	workerMetricsAddr string
 	info   Info
 	client *http.Client
 	// verified caches the paths of binaries hashed since start; only the
@@ -128,6 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	cfg.APIAddr = cmp.Or(cfg.APIAddr, DefaultAPIAddr)
 	cfg.GossipAddr = cmp.Or(cfg.GossipAddr, DefaultGossipAddr)
 	cfg.DataAddr = cmp.Or(cfg.DataAddr, DefaultDataAddr)
+	cfg.MetricsAddr = cmp.Or(cfg.MetricsAddr, DefaultMetricsAddr)
 	if _, _, err := splitHostPort(cfg.DataAddr); err != nil {
 		return nil, fmt.Errorf("daemon: DataAddr %q: %w", cfg.DataAddr, err)
 	}
@@ -152,6 +168,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, store: store, ln: ln, client: &http.Client{Timeout: 2 * time.Minute}, verified: make(map[[32]byte]string)}
 	fail := func(err error) (*Daemon, error) {
 		ln.Close()
+		if d.obs != nil {
+			d.obs.Close()
+		}
 		if d.sup != nil {
 			_ = d.sup.Shutdown(context.Background())
 		}
@@ -194,20 +213,44 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return fail(err)
 	}
 	d.sup = sup
+	// The metrics server starts first, to learn its address; it lists the
+	// API server's targets once that exists.
+	var targets atomic.Pointer[func() []obs.Target]
+	metricsAddr := ""
+	if cfg.MetricsAddr != "off" {
+		host, _, err := net.SplitHostPort(cfg.MetricsAddr)
+		if err != nil {
+			return fail(fmt.Errorf("daemon: MetricsAddr %q: %w", cfg.MetricsAddr, err))
+		}
+		d.workerMetricsAddr = net.JoinHostPort(host, "0")
+		list := func() []obs.Target {
+			if f := targets.Load(); f != nil {
+				return (*f)()
+			}
+			return nil
+		}
+		if d.obs, err = obs.Listen(cfg.MetricsAddr, obs.NewHandler(reg, list), d.logger); err != nil {
+			return fail(fmt.Errorf("daemon: metrics server: %w", err))
+		}
+		metricsAddr = d.obs.Addr()
+	}
 	srv, err := api.NewServer(api.Config{
-		Cluster:    node,
-		Store:      store,
-		Workers:    sup,
-		Token:      cfg.Token,
-		TrustedKey: cfg.TrustedKey,
-		Gatherer:   reg,
-		Logger:     d.logger,
+		Cluster:     node,
+		Store:       store,
+		Workers:     sup,
+		Token:       cfg.Token,
+		TrustedKey:  cfg.TrustedKey,
+		Gatherer:    reg,
+		MetricsAddr: metricsAddr,
+		Logger:      d.logger,
 	})
 	if err != nil {
 		return fail(err)
 	}
+	list := srv.ClusterTargets
+	targets.Store(&list)
 	d.srv = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	d.info = Info{ID: node.ID(), API: "http://" + ln.Addr().String(), GossipAddr: node.GossipAddr(), PID: os.Getpid()}
+	d.info = Info{ID: node.ID(), API: "http://" + ln.Addr().String(), GossipAddr: node.GossipAddr(), Metrics: metricsAddr, PID: os.Getpid()}
 	b, _ := json.MarshalIndent(d.info, "", "  ")
 	if err := supervisor.WriteFileAtomic(filepath.Join(cfg.DataDir, "node.json"), b, 0o600); err != nil {
 		return fail(err)
@@ -283,6 +326,11 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		if err := d.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 			d.srv.Close()
+		}
+		if d.obs != nil {
+			if err := d.obs.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		d.wg.Wait()
 		if err := d.sup.Shutdown(ctx); err != nil {
@@ -367,6 +415,7 @@ func (d *Daemon) reconcile(ctx context.Context) {
 			BinarySHA256:   hex.EncodeToString(info.BinarySHA256[:]),
 			MaxParallelism: tp.MaxParallelism,
 			Tasks:          taskBlocks(wp),
+			MetricsAddr:    d.workerMetricsAddr,
 			Token:          d.workerToken(ref.Topology, info.BinarySHA256),
 		}
 		for i, pw := range tp.Workers {

@@ -58,7 +58,7 @@ it. With --trusted-key it accepts only binaries signed by that ed25519 key.`,
 			}
 			out := cmd.OutOrStdout()
 			return daemon.Run(cmd.Context(), cfg, func(info daemon.Info) {
-				fmt.Fprintf(out, "gale node %s: api %s, gossip %s, data %s\n", info.ID, info.API, info.GossipAddr, cfg.DataDir)
+				fmt.Fprintf(out, "gale node %s: api %s, gossip %s, metrics %s, data %s\n", info.ID, info.API, info.GossipAddr, info.Metrics, cfg.DataDir)
 			})
 		},
 	}
@@ -68,6 +68,7 @@ it. With --trusted-key it accepts only binaries signed by that ed25519 key.`,
 	f.StringVar(&cfg.APIAddr, "api-addr", daemon.DefaultAPIAddr, "HTTP API address; port 0 picks one (env GALE_API_ADDR)")
 	f.StringVar(&cfg.AdvertiseAPIAddr, "advertise-api-addr", "", "API address published to peers (default: the bound one) (env GALE_ADVERTISE_API_ADDR)")
 	f.StringVar(&cfg.GossipAddr, "gossip-addr", daemon.DefaultGossipAddr, "gossip bind address (env GALE_GOSSIP_ADDR)")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", daemon.DefaultMetricsAddr, "Prometheus /metrics and /prometheus/sd (cluster-wide discovery); \"off\" disables (env GALE_METRICS_ADDR)")
 	f.StringVar(&cfg.DataAddr, "data-addr", daemon.DefaultDataAddr, "first port of the range this node's workers listen on for each other (env GALE_DATA_ADDR)")
 	f.StringSliceVar(&cfg.Seeds, "seeds", nil, "gossip addresses of nodes to join (env GALE_SEEDS)")
 	f.StringVar(&cfg.Token, "token", "", "bearer token required by the API and sent to peers (env GALE_TOKEN)")
