@@ -121,8 +121,8 @@ type Daemon struct {
 	// workerMetricsAddr is what workers bind /metrics to: the metrics host,
 	// port 0.
 	workerMetricsAddr string
-	info   Info
-	client *http.Client
+	info              Info
+	client            *http.Client
 	// verified caches the paths of binaries hashed since start; only the
 	// reconcile goroutine uses it.
 	verified map[[32]byte]string
