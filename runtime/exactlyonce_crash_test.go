@@ -5,16 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gale-stream/gale/bolts/window"
+	"github.com/gale-stream/gale/internal/crashtest"
 	"github.com/gale-stream/gale/topology"
 )
 
@@ -114,44 +112,14 @@ func runCrashChild(dir string) int {
 // sequence numbers without gap or duplicate.
 func TestExactlyOnceUnderCrashes(t *testing.T) {
 	dir := t.TempDir()
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 7))
-	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
-		cmd.Stderr = testWriter{t}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	for kill := range 3 {
-		cmd := start()
-		wait := time.Duration(300+rng.IntN(700)) * time.Millisecond
-		time.Sleep(wait)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		err := cmd.Wait()
-		t.Logf("kill %d after %v: %v", kill+1, wait, err)
-		if _, statErr := os.Stat(filepath.Join(dir, "result.json")); statErr == nil {
-			t.Fatalf("the child finished before kill %d; the test needs a longer input", kill+1)
-		}
-	}
-	cmd := start()
-	errc := make(chan error, 1)
-	go func() { errc <- cmd.Wait() }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("final run: %v", err)
-		}
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		<-errc
-		t.Fatal("final run did not finish within 2 minutes")
-	}
+	crashtest.Run(t, crashtest.Config{
+		Env:   []string{crashChildEnv + "=" + dir},
+		Kills: 3,
+		Finished: func() bool {
+			_, err := os.Stat(filepath.Join(dir, "result.json"))
+			return err == nil
+		},
+	})
 	raw, err := os.ReadFile(filepath.Join(dir, "result.json"))
 	if err != nil {
 		t.Fatal(err)
