@@ -303,6 +303,7 @@ func serveMetrics(reg *prometheus.Registry, addr, dir string, logger *slog.Logge
 func submit(ctx context.Context, topo *topology.Topology, args []string, stdout io.Writer) error {
 	fs := newFlagSet("submit")
 	node := fs.String("node", envOr("GALE_NODE", "http://127.0.0.1:7070"), "node API URL (env GALE_NODE)")
+	fs.StringVar(node, "cluster", *node, "same as --node")
 	token := fs.String("token", os.Getenv("GALE_TOKEN"), "API bearer token (env GALE_TOKEN)")
 	name := fs.String("name", "", "topology name (default: the topology's own, "+topo.Name()+")")
 	workers := fs.Int("workers", 0, "worker processes (default: the topology's config)")

@@ -50,7 +50,8 @@ type Config struct {
 	// DataDir holds the binaries and the workers' directories. Required.
 	DataDir string
 	// APIAddr is where the HTTP API listens. Default: 127.0.0.1:7070,
-	// loopback: exposing it takes an explicit address, and then a Token.
+	// loopback: exposing it takes an explicit address, and Start refuses a
+	// non-loopback address without a Token.
 	APIAddr string
 	// AdvertiseAPIAddr is the API address published to peers when it
 	// differs from the bound one. Default: the bound address.
@@ -160,6 +161,11 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	store, err := binstore.Open(filepath.Join(cfg.DataDir, "binaries"), 0)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Token == "" && !loopback(cfg.APIAddr) {
+		// An open submission API runs whatever anyone uploads: that is how
+		// Storm and Flink clusters have been taken over.
+		return nil, fmt.Errorf("daemon: the API address %s is reachable from other machines: set a Token, or keep the API on loopback", cfg.APIAddr)
 	}
 	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
@@ -520,6 +526,19 @@ func workerAddrs(a *cluster.Assignment, dataAddr map[string]string) map[cluster.
 		}
 	}
 	return out
+}
+
+// loopback reports whether addr binds only loopback addresses.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func splitHostPort(addr string) (string, int, error) {

@@ -24,6 +24,9 @@ const (
 	DefaultBackoffMin  = 250 * time.Millisecond
 	DefaultBackoffMax  = 30 * time.Second
 	DefaultStableAfter = 10 * time.Second
+	// MaxLogSize is the size past which a worker's log is rotated when the
+	// process starts.
+	MaxLogSize = 64 << 20
 )
 
 // Config configures a [Supervisor]. Zero fields take the defaults named in
@@ -427,7 +430,13 @@ func (w *worker) start() (*exec.Cmd, *os.File, error) {
 	if err := WriteFileAtomic(path, b, 0o600); err != nil {
 		return nil, nil, err
 	}
-	logf, err := os.OpenFile(filepath.Join(w.dir, "worker.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logPath := filepath.Join(w.dir, "worker.log")
+	// Keep the log bounded: past MaxLogSize it moves to worker.log.1 when
+	// the process (re)starts, replacing the previous one.
+	if fi, err := os.Stat(logPath); err == nil && fi.Size() > MaxLogSize {
+		_ = os.Rename(logPath, logPath+".1")
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -216,3 +216,34 @@ func TestSafeName(t *testing.T) {
 		}
 	}
 }
+
+func TestRotatesLargeLog(t *testing.T) {
+	bin := script(t, `echo fresh; exec sleep 60`)
+	s := newSup(t, nil, time.Second)
+	dir := s.workerDir(Key{"big", 0})
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "worker.log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(MaxLogSize + 1); err != nil { // sparse: no real disk use
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := s.Apply([]Spec{spec(bin, "big", 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "fresh log", func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), "fresh")
+	})
+	if fi, err := os.Stat(logPath); err != nil || fi.Size() > 4096 {
+		t.Errorf("log not rotated: %v %v", fi.Size(), err)
+	}
+	if fi, err := os.Stat(logPath + ".1"); err != nil || fi.Size() != MaxLogSize+1 {
+		t.Errorf("rotated log: %v", err)
+	}
+}
