@@ -71,7 +71,14 @@ type Peer struct {
 	Tasks []TaskBlock `json:"tasks,omitempty"`
 }
 
-// Validate reports what is missing from a.
+// Bounds that keep a corrupt assignment file from making a worker allocate
+// without limit.
+const (
+	maxWorkers = 1 << 16
+	maxTasks   = 1 << 16
+)
+
+// Validate reports what is missing from a or out of range.
 func (a *Assignment) Validate() error {
 	var errs []error
 	if a.Topology == "" {
@@ -82,6 +89,23 @@ func (a *Assignment) Validate() error {
 	}
 	if a.StateDir == "" {
 		errs = append(errs, errors.New("no state dir"))
+	}
+	if a.Workers > maxWorkers {
+		errs = append(errs, fmt.Errorf("%d workers, at most %d", a.Workers, maxWorkers))
+	}
+	checkBlocks := func(who string, bs []TaskBlock) {
+		for _, b := range bs {
+			if b.Count < 0 || b.Count > maxTasks || b.First < 0 || b.FirstTask < 0 || int64(b.FirstTask)+int64(b.Count) > 1<<31-1 {
+				errs = append(errs, fmt.Errorf("%s: component %q: bad task block (first %d, count %d, first task %d)", who, b.Component, b.First, b.Count, b.FirstTask))
+			}
+		}
+	}
+	checkBlocks("this worker", a.Tasks)
+	for _, p := range a.Peers {
+		if p.Worker < 0 || p.Worker >= max(a.Workers, 1) {
+			errs = append(errs, fmt.Errorf("peer worker %d of %d", p.Worker, a.Workers))
+		}
+		checkBlocks(fmt.Sprintf("peer %d", p.Worker), p.Tasks)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadAssignment, err)
