@@ -50,7 +50,15 @@ func (l *Local) openState(ctx context.Context, opts Options) error {
 	}
 	m, err := state.LatestCheckpoint(ctx, l.storage)
 	if errors.Is(err, state.ErrNotFound) {
-		return nil // a first start
+		// A first start, or a restart before any checkpoint completed. The
+		// local database may still hold state of a run that crashed while
+		// taking its first checkpoint (Store.Checkpoint flushes the memtable
+		// before it uploads), which no complete checkpoint covers while the
+		// spouts start from scratch: start every scope empty.
+		if err := l.store.RestoreFrom(ctx, l.scopes()); err != nil {
+			return fmt.Errorf("runtime: topology %s: clear state of no checkpoint: %w", l.topo.Name(), err)
+		}
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("runtime: topology %s: find last checkpoint: %w", l.topo.Name(), err)

@@ -4,9 +4,17 @@
 package e2e
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashDirEnv); dir != "" {
+		// The test binary re-executed as the topology process of
+		// TestExactlyOnceKafkaUnderCrashes.
+		os.Exit(runKafkaCrashChild(dir, os.Getenv(crashBrokersEnv)))
+	}
+	goleak.VerifyTestMain(m)
+}
