@@ -108,13 +108,16 @@ func Run(ctx context.Context, b *topology.Builder, args []string, stdout io.Writ
 		}
 		o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
-	topo, err := b.Build()
-	if err != nil {
-		return fmt.Errorf("build topology: %w", err)
-	}
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	}
+	if cmd == "worker" {
+		return runWorker(ctx, b, args, &o)
+	}
+	topo, err := b.Build()
+	if err != nil {
+		return fmt.Errorf("build topology: %w", err)
 	}
 	switch cmd {
 	case "run":
@@ -128,8 +131,6 @@ func Run(ctx context.Context, b *topology.Builder, args []string, stdout io.Writ
 		return enc.Encode(topo.Spec())
 	case "submit":
 		return submit(ctx, topo, args, stdout)
-	case "worker":
-		return runWorker(ctx, topo, args, &o)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -141,7 +142,7 @@ func Run(ctx context.Context, b *topology.Builder, args []string, stdout io.Writ
 const usage = `usage:
   PROG [run] [--state-dir DIR] [--metrics-addr ADDR]  run the topology in this process
   PROG spec                                           print the topology spec (JSON)
-  PROG submit --node URL [--token T] [--name N] [--workers W] [--sign-key FILE]
+  PROG submit --node URL [--token T] [--name N] [--workers W] [--config JSON] [--sign-key FILE]
                                                       submit this binary to a gale cluster
   PROG worker --assignment FILE                       run as a cluster worker
 `
@@ -173,7 +174,7 @@ func runLocal(ctx context.Context, topo *topology.Topology, args []string, o *op
 	return runTopology(ctx, topo, env, *metricsAddr, runtime.Options{StateDir: *stateDir}, o)
 }
 
-func runWorker(ctx context.Context, topo *topology.Topology, args []string, o *options) error {
+func runWorker(ctx context.Context, b *topology.Builder, args []string, o *options) error {
 	fs := newFlagSet("worker")
 	path := fs.String("assignment", os.Getenv(supervisor.EnvAssignment), "assignment file (env "+supervisor.EnvAssignment+")")
 	if err := parse(fs, args); err != nil {
@@ -188,6 +189,19 @@ func runWorker(ctx context.Context, topo *topology.Topology, args []string, o *o
 	}
 	logger := o.logger.With("topology", a.Topology, "worker", a.Worker, "epoch", a.Epoch)
 	o.logger = logger
+	if len(a.Config) > 0 {
+		// The configuration as submitted, overrides included; it is
+		// complete (defaults applied), so it replaces the compiled one.
+		var sc topology.SpecConfig
+		if err := json.Unmarshal(a.Config, &sc); err != nil {
+			return fmt.Errorf("%w: config: %w", supervisor.ErrBadAssignment, err)
+		}
+		b.SetConfig(sc.ToConfig())
+	}
+	topo, err := b.Build()
+	if err != nil {
+		return fmt.Errorf("build topology: %w", err)
+	}
 	if a.Topology != topo.Name() {
 		logger.Info("running under the submitted name", "program_topology", topo.Name())
 	}
@@ -308,6 +322,7 @@ func submit(ctx context.Context, topo *topology.Topology, args []string, stdout 
 	name := fs.String("name", "", "topology name (default: the topology's own, "+topo.Name()+")")
 	workers := fs.Int("workers", 0, "worker processes (default: the topology's config)")
 	signKey := fs.String("sign-key", os.Getenv("GALE_SIGN_KEY"), "ed25519 private key file to sign the binary with (env GALE_SIGN_KEY)")
+	config := fs.String("config", "", "topology config overrides as a JSON object of spec config fields")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -315,7 +330,7 @@ func submit(ctx context.Context, topo *topology.Topology, args []string, stdout 
 	if err != nil {
 		return fmt.Errorf("submit: find own executable: %w", err)
 	}
-	t, err := SubmitFile(ctx, exe, api.Client{BaseURL: *node, Token: *token}, api.SubmitOptions{Name: *name, Workers: *workers}, *signKey)
+	t, err := SubmitFile(ctx, exe, api.Client{BaseURL: *node, Token: *token}, api.SubmitOptions{Name: *name, Workers: *workers, Config: *config}, *signKey)
 	if err != nil {
 		return err
 	}

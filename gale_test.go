@@ -281,3 +281,19 @@ func TestKeyFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerAppliesSubmittedConfig: the configuration in the assignment
+// replaces the compiled one (here one that cannot build: parallelism 2
+// above max parallelism 1), and an undecodable one is refused.
+func TestWorkerAppliesSubmittedConfig(t *testing.T) {
+	for _, c := range []struct{ config, want string }{
+		{`{"max_parallelism":1,"workers":1}`, "parallelism"},
+		{`{"guarantee":"sometimes"}`, "bad assignment"},
+	} {
+		path := writeAssignment(t, supervisor.Assignment{Topology: "wc", Workers: 1, StateDir: t.TempDir(), Config: json.RawMessage(c.config)})
+		err := Run(t.Context(), builder(bolts.NewCounts()), []string{"worker", "--assignment", path}, io.Discard, quiet)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("config %s: %v, want an error about %q", c.config, err, c.want)
+		}
+	}
+}

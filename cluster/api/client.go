@@ -40,6 +40,9 @@ type SubmitOptions struct {
 	// SHA256 is sent as X-Gale-Sha256; when nil, Submit computes it from
 	// the file.
 	SHA256 *[32]byte
+	// Config is a JSON object of topology.SpecConfig fields overriding the
+	// binary's configuration, or empty.
+	Config string
 }
 
 // FileSHA256 hashes a file.
@@ -79,6 +82,9 @@ func (c *Client) Submit(ctx context.Context, path string, opts SubmitOptions) (*
 	}
 	if opts.Workers > 0 {
 		q.Set("workers", strconv.Itoa(opts.Workers))
+	}
+	if opts.Config != "" {
+		q.Set("config", opts.Config)
 	}
 	hdr := http.Header{}
 	hdr.Set(HeaderSHA256, hex.EncodeToString(sum[:]))

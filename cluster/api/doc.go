@@ -3,7 +3,7 @@
 //
 // # Endpoints
 //
-//	POST   /v1/topologies?name=N&workers=W   submit a topology binary (the raw request body)
+//	POST   /v1/topologies?name=N&workers=W&config=JSON   submit a topology binary (the raw request body)
 //	GET    /v1/topologies                     list the submitted topologies
 //	GET    /v1/topologies/{name}              status: assignment, worker processes
 //	DELETE /v1/topologies/{name}              kill
@@ -30,6 +30,10 @@
 // stored under its hash and announced to the cluster (cluster.Node's
 // PutTopology); nodes that are assigned its workers fetch it from a peer's
 // /v1/binaries and verify the hash.
+//
+// config, when given, is a JSON object of topology.SpecConfig fields
+// ({"max_spout_pending": 5000, "message_timeout": "1m"}) that override the
+// configuration compiled into the binary; the workers run with the result.
 //
 // The server listens wherever its caller puts it; package cluster/daemon
 // defaults to loopback.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -185,6 +186,14 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		}
 		want = &sum
 	}
+	var overrides []byte
+	if v := q.Get("config"); v != "" {
+		if !json.Valid([]byte(v)) {
+			writeError(w, http.StatusBadRequest, "config: not a JSON object")
+			return
+		}
+		overrides = []byte(v)
+	}
 	var sig []byte
 	if h := r.Header.Get(HeaderSignature); h != "" {
 		b, err := base64.StdEncoding.DecodeString(h)
@@ -247,13 +256,21 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	if name != "" {
 		spec.Name = name
 	}
+	if overrides != nil {
+		dec := json.NewDecoder(bytes.NewReader(overrides))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&spec.Config); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("config: %v", err))
+			return
+		}
+	}
+	if workers > 0 {
+		spec.Config.Workers = workers
+	}
 	info, err := cluster.TopologyFromSpec(spec, st.SHA256)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
-	}
-	if workers > 0 {
-		info.Workers = workers
 	}
 	if err := checkWorkers(spec, info.Workers); err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
@@ -447,6 +464,11 @@ func (s *Server) rebalance(w http.ResponseWriter, r *http.Request) {
 		if err := checkWorkers(spec, t.Workers); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, err.Error())
 			return
+		}
+		// Keep the spec's config, which the workers run with, in step.
+		spec.Config.Workers = t.Workers
+		if b, err := topology.EncodeSpec(spec); err == nil {
+			t.Spec = b
 		}
 	}
 	if err := s.cfg.Cluster.PutTopology(t); err != nil {

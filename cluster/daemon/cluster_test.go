@@ -26,6 +26,8 @@ import (
 
 	"github.com/gale-stream/gale/cluster/api"
 	"github.com/gale-stream/gale/cluster/daemon"
+	"github.com/gale-stream/gale/cluster/supervisor"
+	"github.com/gale-stream/gale/topology"
 )
 
 const token = "s3cret-token"
@@ -556,7 +558,7 @@ func resultOf(t *testing.T, nodes []*testNode, st *api.Status) (*wordcountResult
 // TCP, then rebalances it into one.
 func testTwoWorkers(t *testing.T, galeBin, wcBin string, nodes []*testNode, want *wordcountResult) {
 	env := []string{"GALE_TOKEN=" + token, "GALE_NODE=" + nodes[2].info.API}
-	if out, errOut, err := gale(t, galeBin, env, "submit", wcBin, "--name", "wc2", "--workers", "2"); err != nil {
+	if out, errOut, err := gale(t, galeBin, env, "submit", wcBin, "--name", "wc2", "--workers", "2", "--config", `{"max_spout_pending": 321}`); err != nil {
 		t.Fatalf("gale submit: %v\n%s%s", err, out, errOut)
 	}
 	c := newClient(nodes[0], token)
@@ -581,6 +583,17 @@ func testTwoWorkers(t *testing.T, galeBin, wcBin string, nodes []*testNode, want
 		return ok && got.Total >= want.Want
 	})
 	checkCounts(t, got, want)
+	// The workers run with the configuration as submitted.
+	for _, w := range st.Assigned {
+		a, err := supervisor.ReadAssignment(filepath.Join(filepath.Dir(w.Process.Log), "assignment.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sc topology.SpecConfig
+		if err := json.Unmarshal(a.Config, &sc); err != nil || sc.MaxSpoutPending != 321 || sc.Workers != 2 {
+			t.Errorf("worker %d runs with config %+v (%v), want the submitted max_spout_pending 321 and 2 workers", w.Index, sc, err)
+		}
+	}
 	if st.Assigned[0].Tasks == 0 || st.Assigned[1].Tasks == 0 {
 		t.Errorf("a worker runs no task: %+v", st.Assigned)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/gale-stream/gale/cluster/binstore"
 	"github.com/gale-stream/gale/cluster/supervisor"
 	"github.com/gale-stream/gale/internal/obs"
+	"github.com/gale-stream/gale/topology"
 )
 
 // Defaults of [Config].
@@ -412,6 +413,14 @@ func (d *Daemon) reconcile(ctx context.Context) {
 			continue
 		}
 		wp := tp.Workers[ref.Index]
+		var conf json.RawMessage
+		if spec, err := topology.DecodeSpec(info.Spec); err == nil {
+			if b, err := json.Marshal(spec.Config); err == nil {
+				conf = b
+			}
+		} else {
+			log.Warn("daemon: undecodable spec, the worker runs its compiled configuration", "err", err)
+		}
 		wa := supervisor.Assignment{
 			Topology:       ref.Topology,
 			Worker:         ref.Index,
@@ -422,6 +431,7 @@ func (d *Daemon) reconcile(ctx context.Context) {
 			MaxParallelism: tp.MaxParallelism,
 			Tasks:          taskBlocks(wp),
 			MetricsAddr:    d.workerMetricsAddr,
+			Config:         conf,
 			Token:          d.workerToken(ref.Topology, info.BinarySHA256),
 		}
 		for i, pw := range tp.Workers {

@@ -43,6 +43,11 @@ type Assignment struct {
 	// Token is the secret the topology's workers show each other when they
 	// link up; the file is readable by the node's user only.
 	Token string `json:"token,omitempty"`
+	// Config is the topology's configuration as submitted (a JSON
+	// topology.SpecConfig, with any overrides given at submission), which
+	// the worker runs with instead of the one compiled in. Empty means the
+	// compiled one.
+	Config json.RawMessage `json:"config,omitempty"`
 }
 
 // TaskBlock is a contiguous block of one component's tasks.

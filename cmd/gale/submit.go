@@ -19,6 +19,7 @@ func newSubmitCmd() *cobra.Command {
 		name    string
 		workers int
 		signKey string
+		config  string
 	)
 	cmd := &cobra.Command{
 		Use:   "submit BINARY",
@@ -32,7 +33,7 @@ coordinator then places its workers.`,
 			if _, err := os.Stat(args[0]); err != nil {
 				return err
 			}
-			t, err := gale.SubmitFile(cmd.Context(), args[0], *cf.client(), api.SubmitOptions{Name: name, Workers: workers}, signKey)
+			t, err := gale.SubmitFile(cmd.Context(), args[0], *cf.client(), api.SubmitOptions{Name: name, Workers: workers, Config: config}, signKey)
 			if err != nil {
 				return cf.explain(err, "")
 			}
@@ -45,6 +46,7 @@ coordinator then places its workers.`,
 	f.StringVar(&name, "name", "", "topology name (default: the topology's own) (env GALE_NAME)")
 	f.IntVar(&workers, "workers", 0, "worker processes (default: the topology's config) (env GALE_WORKERS)")
 	f.StringVar(&signKey, "sign-key", "", "ed25519 private key file to sign the binary with (env GALE_SIGN_KEY)")
+	f.StringVar(&config, "config", "", `topology config overrides as JSON, e.g. '{"max_spout_pending":5000}' (env GALE_CONFIG)`)
 	return cmd
 }
 
