@@ -5,12 +5,13 @@
 //
 //	POST   /v1/topologies?name=N&workers=W&config=JSON   submit a topology binary (the raw request body)
 //	GET    /v1/topologies                     list the submitted topologies
-//	GET    /v1/topologies/{name}              status: assignment, worker processes
+//	GET    /v1/topologies/{name}[?stats=1]    status: assignment, worker processes, figures
 //	DELETE /v1/topologies/{name}              kill
 //	POST   /v1/topologies/{name}/rebalance?workers=W
 //	GET    /v1/members                        cluster membership
-//	GET    /v1/workers                        this node's worker processes
+//	GET    /v1/workers[?stats=1]              this node's worker processes (with tuple figures)
 //	GET    /v1/binaries/{sha256}              a stored binary, for peers
+//	GET    /v1/targets                        this node's Prometheus targets (node and workers)
 //	GET    /metrics                           Prometheus metrics (no token)
 //
 // Every /v1 request needs `Authorization: Bearer TOKEN` when the server has
@@ -34,6 +35,15 @@
 // config, when given, is a JSON object of topology.SpecConfig fields
 // ({"max_spout_pending": 5000, "message_timeout": "1m"}) that override the
 // configuration compiled into the binary; the workers run with the result.
+//
+// # Status figures
+//
+// With stats=1, the node that runs a worker scrapes the worker's /metrics
+// and sums the runtime's tuple counters per component (emitted, executed,
+// acked, failed); rates are the difference from the previous scrape of the
+// same process, at least a second earlier (a first request waits a second
+// for a second sample). Status asks every node that runs one of the
+// topology's workers, concurrently.
 //
 // The server listens wherever its caller puts it; package cluster/daemon
 // defaults to loopback.

@@ -20,6 +20,32 @@
 // or two of accepting a submission, before any peer copied the binary,
 // still takes the binary with it).
 //
+// # Workers across nodes
+//
+// A topology with several workers runs each in its own process, linked to
+// the others over TCP (runtime.WorkerPlan). Each node publishes a data
+// address, the first of a range of ports ([Config.DataAddr]); the k-th
+// worker on a node, ordered by fencing token, topology and index, listens
+// on port+k, the way Storm's supervisors hand out slot ports. Every node
+// derives the same addresses from the same assignment, so a worker's
+// assignment file names all its peers before any of them starts. The
+// workers of one topology authenticate each other with a token derived
+// from the cluster's API token.
+//
+// # Metrics
+//
+// The node serves Prometheus on [Config.MetricsAddr]: /metrics (cluster,
+// supervisor and Go figures) and /prometheus/sd, an http_sd document that
+// lists every node's and every worker's metrics address in the cluster
+// (gathered from the peers' /v1/targets), so one scrape config finds
+// everything (see deploy/prometheus/prometheus.yml).
+//
+// # Security
+//
+// The API runs uploaded code (`spec`, then the workers), so Start refuses
+// an API address beyond loopback without a token; [Config.TrustedKey]
+// further limits it to binaries signed by a known key.
+//
 // # Files
 //
 // Under [Config.DataDir]: binaries/ (the store, by sha256),
