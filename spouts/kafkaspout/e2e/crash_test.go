@@ -89,7 +89,9 @@ func runKafkaCrashChild(dir, brokers string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- runtime.Run(ctx, topo, runtime.Options{Logger: logger, Registerer: reg, StateDir: dir}) }()
+	go func() {
+		done <- runtime.Run(ctx, topo, runtime.Options{Logger: logger, Registerer: reg, StateDir: dir})
+	}()
 	client := &kafka.Client{Addr: kafka.TCP(strings.Split(brokers, ",")...)}
 	for !committedAll(ctx, client) {
 		select {
@@ -117,23 +119,50 @@ func runKafkaCrashChild(dir, brokers string) int {
 // the end of every partition. The spout commits at checkpoint completion, so
 // then every record is covered by a complete checkpoint.
 func committedAll(ctx context.Context, c *kafka.Client) bool {
+	offs, ok := committedOffsets(ctx, c)
+	if !ok {
+		return false
+	}
+	for _, off := range offs {
+		if off != crashRecords/4 {
+			return false
+		}
+	}
+	return true
+}
+
+// committedOffsets returns the group's committed offset of each of the 4
+// partitions (-1: none yet); ok is false when the broker did not answer.
+func committedOffsets(ctx context.Context, c *kafka.Client) (offs [4]int64, ok bool) {
 	resp, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{
 		GroupID: "gale-kafka-crash",
 		Topics:  map[string][]int{"events": {0, 1, 2, 3}},
 	})
 	if err != nil || resp.Error != nil {
-		return false
+		return offs, false
 	}
 	parts := resp.Topics["events"]
 	if len(parts) != 4 {
-		return false
+		return offs, false
 	}
 	for _, p := range parts {
-		if p.CommittedOffset != crashRecords/4 {
-			return false
+		if p.Partition < 0 || p.Partition >= 4 || p.Error != nil {
+			return offs, false
 		}
+		offs[p.Partition] = p.CommittedOffset
 	}
-	return true
+	return offs, true
+}
+
+// committedTotal is the number of records the group's commits cover: the
+// records of complete checkpoints.
+func committedTotal(ctx context.Context, c *kafka.Client) int64 {
+	offs, _ := committedOffsets(ctx, c)
+	var n int64
+	for _, off := range offs {
+		n += max(off, 0)
+	}
+	return n
 }
 
 // sumBolt keeps a count and a sum of amounts per user in keyed state (the
@@ -234,13 +263,32 @@ func TestExactlyOnceKafkaUnderCrashes(t *testing.T) {
 		}
 		return cmd
 	}
+	// Half the kills land at a random moment of the run, often before its
+	// first checkpoint completes (a run killed while it takes its first
+	// checkpoint leaves state no checkpoint covers); the other half land
+	// shortly after a checkpoint of the run completed, so that the next run
+	// restores state and positions the run itself wrote.
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(kc.Addrs()...), Transport: tr}
 	for kill := range crashKills {
+		before := committedTotal(t.Context(), client)
 		cmd := start()
-		wait := time.Duration(400+rng.IntN(600)) * time.Millisecond
-		time.Sleep(wait)
+		began := time.Now()
+		mode := "at random"
+		wait := time.Duration(200+rng.IntN(800)) * time.Millisecond
+		if rng.IntN(2) == 0 {
+			mode = "after a checkpoint"
+			for time.Since(began) < 10*time.Second && committedTotal(t.Context(), client) <= before {
+				time.Sleep(5 * time.Millisecond)
+			}
+			wait = time.Since(began) + time.Duration(rng.IntN(200))*time.Millisecond
+		}
+		time.Sleep(time.Until(began.Add(wait)))
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
-		t.Logf("kill %d after %v: %v", kill+1, wait, err)
+		t.Logf("kill %d %s, after %v (%d of %d records committed before the run, %d after): %v",
+			kill+1, mode, wait.Round(time.Millisecond), before, crashRecords, committedTotal(t.Context(), client), err)
 		if _, statErr := os.Stat(filepath.Join(dir, "result.json")); statErr == nil {
 			t.Fatalf("the child finished before kill %d; the test needs a longer input", kill+1)
 		}
