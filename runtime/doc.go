@@ -85,7 +85,8 @@
 // failed tuple, an error or a panic kills the topology, and [Run] restarts
 // it: every task restores its keyed state and snapshot from the last
 // complete checkpoint, and spouts rewind, so state reflects every input
-// exactly once. A task that failed a tuple makes every later checkpoint
+// exactly once. With no complete checkpoint yet, every task starts empty,
+// whatever a crashed run left in Options.StateDir. A task that failed a tuple makes every later checkpoint
 // fail, since its state misses that tuple.
 //
 // # Event time
