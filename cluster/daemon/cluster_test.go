@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -128,19 +129,14 @@ func startNodeArgs(t *testing.T, galeBin, id string, extra []string, seeds ...st
 }
 
 // freePortRange returns 127.0.0.1:P such that ports P to P+n-1 were free
-// a moment ago: a node's workers listen there.
+// a moment ago: a node's workers listen there. The ports are drawn below
+// Linux's ephemeral range (32768 and up), so that no port the system hands
+// out meanwhile, for a listener on port 0 or an outgoing connection, takes
+// one of them.
 func freePortRange(t *testing.T, n int) string {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if base+n > 65535 {
-			continue
-		}
+	for range 200 {
+		base := 20000 + mrand.IntN(12000-n)
 		ok := true
 		for p := base; p < base+n && ok; p++ {
 			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
