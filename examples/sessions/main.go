@@ -252,4 +252,3 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *slog.Logger) er
 	fmt.Fprintf(out, "check: %d sessions and %d clicks, as simulated\n", wantSessions, len(clicks))
 	return nil
 }
-
