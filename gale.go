@@ -198,12 +198,14 @@ func runWorker(ctx context.Context, b *topology.Builder, args []string, o *optio
 		}
 		b.SetConfig(sc.ToConfig())
 	}
+	if a.Topology != "" {
+		// Run under the submitted name, so that metrics, logs and state
+		// carry the name the cluster knows the topology by.
+		b.SetName(a.Topology)
+	}
 	topo, err := b.Build()
 	if err != nil {
 		return fmt.Errorf("build topology: %w", err)
-	}
-	if a.Topology != topo.Name() {
-		logger.Info("running under the submitted name", "program_topology", topo.Name())
 	}
 	if err := os.MkdirAll(a.StateDir, 0o700); err != nil {
 		return err

@@ -20,6 +20,14 @@ func NewBuilder(name string) *Builder {
 	return &Builder{name: name}
 }
 
+// SetName renames the topology, as a cluster does when a program is
+// submitted under another name: metrics, logs and state then carry the new
+// name.
+func (b *Builder) SetName(name string) *Builder {
+	b.name = name
+	return b
+}
+
 // SetConfig sets the topology's configuration. Zero fields take defaults.
 func (b *Builder) SetConfig(c Config) *Builder {
 	b.config = c
