@@ -530,12 +530,12 @@ func (s *Server) localWorkers(ctx context.Context, stats bool) []WorkerInfo {
 			continue
 		}
 		wg.Go(func() {
-			cs, err := s.sampler.stats(ctx, out[i].Status)
+			fig, err := s.sampler.stats(ctx, out[i].Status)
 			if err != nil {
 				out[i].StatsError = err.Error()
 				return
 			}
-			out[i].Components = cs
+			out[i].WorkerFigures = fig
 		})
 	}
 	wg.Wait()
