@@ -119,6 +119,8 @@ type env struct {
 	// goneAddr is a discovered target address nothing listens on.
 	goneAddr string
 	kafka    *kafkatest.Cluster
+	// stopProducing stops the clicks producer and waits for it.
+	stopProducing func()
 }
 
 // startEnv starts the environment; the test's cleanup stops it, in reverse
@@ -146,7 +148,8 @@ func startEnv(t *testing.T) *env {
 	produceCtx, stopProducing := context.WithCancel(context.Background())
 	var producing sync.WaitGroup
 	producing.Go(func() { produce(produceCtx, t, e.kafka) })
-	t.Cleanup(func() { stopProducing(); producing.Wait() })
+	e.stopProducing = func() { stopProducing(); producing.Wait() }
+	t.Cleanup(e.stopProducing)
 	clicks, err := clicksBuilder(e.kafka.Addrs(), e.reg).Build()
 	if err != nil {
 		t.Fatal(err)

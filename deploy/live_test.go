@@ -28,6 +28,59 @@ func TestDashboardQueriesOnPrometheus(t *testing.T) {
 
 	t.Run("panels", func(t *testing.T) { checkPanels(t, p, loadDashboards(t)) })
 	t.Run("alerts", func(t *testing.T) { checkAlerts(t, p) })
+	t.Run("lag", func(t *testing.T) { checkLagAgainstBroker(t, p, e) })
+}
+
+// checkLagAgainstBroker compares the committed lag Prometheus reports with
+// the lag computed from the broker — high watermarks minus the group's
+// committed offsets — while the producer writes (within what one scrape
+// interval plus one lag refresh can add), and exactly once it has stopped
+// and the topology caught up.
+func checkLagAgainstBroker(t *testing.T, p *promServer, e *env) {
+	broker := func() float64 {
+		hw, err := e.kafka.HighWatermarks(t.Context(), clicksTopic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		committed, err := e.kafka.Committed(t.Context(), "gale-"+clicksTopology, clicksTopic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lag float64
+		for part, h := range hw {
+			lag += float64(h - committed[part])
+		}
+		return lag
+	}
+	prom := func() float64 {
+		s, err := p.query(`sum(gale_kafka_consumer_committed_lag{topic="` + clicksTopic + `"})`)
+		if err != nil || len(s) != 1 {
+			t.Fatalf("query committed lag: %v %v", s, err)
+		}
+		return s[0].float()
+	}
+	// The producer writes 300 records/s; one scrape interval (1s) plus one
+	// lag refresh (200ms) is about 360 records.
+	const slack = 400
+	for range 5 {
+		b1 := broker()
+		pl := prom()
+		b2 := broker()
+		t.Logf("committed lag: broker %v, Prometheus %v, broker %v", b1, pl, b2)
+		if pl < min(b1, b2)-slack || pl > max(b1, b2)+slack {
+			t.Errorf("Prometheus reports committed lag %v, the broker %v then %v", pl, b1, b2)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	e.stopProducing()
+	p.eventually(t, 20*time.Second, "equal lag once the producer stopped", func() error {
+		b := broker()
+		pl := prom()
+		if b != 0 || pl != b {
+			return fmt.Errorf("Prometheus %v, broker %v", pl, b)
+		}
+		return nil
+	})
 }
 
 // check is one query to evaluate.
