@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gale-stream/gale/internal/promreg"
 	"github.com/gale-stream/gale/state"
 	"github.com/gale-stream/gale/topology"
 )
@@ -58,9 +59,13 @@ type ckptMetrics struct {
 	completed prometheus.Counter
 	failed    prometheus.Counter
 	alignment *prometheus.HistogramVec
+	// age is the time since the last complete checkpoint, set by the
+	// coordinator on every tick (a gauge rather than a function, so that a
+	// restarted topology's coordinator takes it over).
+	age prometheus.Gauge
 }
 
-func newCkptMetrics(reg prometheus.Registerer, topo string, c *coordinator) (*ckptMetrics, error) {
+func newCkptMetrics(reg prometheus.Registerer, topo string) (*ckptMetrics, error) {
 	m := &ckptMetrics{
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "gale", Subsystem: "checkpoint", Name: "duration_seconds",
@@ -88,25 +93,24 @@ func newCkptMetrics(reg prometheus.Registerer, topo string, c *coordinator) (*ck
 			Help:    "Time a task spent aligning the barriers of its inputs.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}, []string{"component", "task"}),
+		age: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "gale", Subsystem: "checkpoint", Name: "age_seconds",
+			Help: "Time since the last complete checkpoint (since start, before the first), updated every checkpoint interval.",
+		}),
 	}
-	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "gale", Subsystem: "checkpoint", Name: "age_seconds",
-		Help: "Time since the last complete checkpoint (since start, before the first).",
-	}, func() float64 {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return time.Since(c.mu.lastCompleteTime).Seconds()
-	})
 	if reg == nil {
 		return m, nil
 	}
 	reg = prometheus.WrapRegistererWith(prometheus.Labels{"topology": topo}, reg)
-	for _, col := range []prometheus.Collector{m.duration, m.size, m.uploaded, m.completed, m.failed, m.alignment, age} {
-		if err := reg.Register(col); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
+	var err error
+	m.duration = promreg.Register(reg, m.duration, &err)
+	m.size = promreg.Register(reg, m.size, &err)
+	m.uploaded = promreg.Register(reg, m.uploaded, &err)
+	m.completed = promreg.Register(reg, m.completed, &err)
+	m.failed = promreg.Register(reg, m.failed, &err)
+	m.alignment = promreg.Register(reg, m.alignment, &err)
+	m.age = promreg.Register(reg, m.age, &err)
+	return m, err
 }
 
 // checkpointTimeout bounds how long a checkpoint may take before it is
@@ -121,6 +125,9 @@ func (c *coordinator) run() {
 	for {
 		select {
 		case <-tick.C:
+			c.mu.Lock()
+			c.m.age.Set(time.Since(c.mu.lastCompleteTime).Seconds())
+			c.mu.Unlock()
 			c.maybeTrigger()
 		case <-c.acks.signal:
 			for _, a := range c.acks.popAll() {
@@ -186,6 +193,7 @@ func (c *coordinator) ack(a ckptAck) {
 	c.mu.Lock()
 	c.mu.lastComplete, c.mu.lastCompleteTime = id, now
 	c.mu.Unlock()
+	c.m.age.Set(0)
 	c.l.log.Debug("checkpoint complete", "checkpoint", id, "bytes", m.TotalBytes, "uploaded", m.UploadedBytes)
 	for _, e := range c.l.spouts {
 		e.in.ctrl.push(ctrlMsg{kind: ctrlCheckpointDone, id: id})

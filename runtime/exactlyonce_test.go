@@ -259,3 +259,46 @@ func TestExactlyOnceRestoresAfterFailure(t *testing.T) {
 }
 
 func keyOf(s string) []byte { return keygroupKey(s) }
+
+// TestExactlyOnceRestartKeepsMetrics restarts a failed exactly-once
+// topology in the same process with one metrics registry: the restart must
+// reuse the collectors registered by the first attempt, not fail on them.
+func TestExactlyOnceRestartKeepsMetrics(t *testing.T) {
+	var failArmed atomic.Bool
+	failArmed.Store(true)
+	res := &eoResult{counts: map[string]int64{}, violations: map[string]int64{}}
+	exhausted := &exhaustion{tasks: map[topology.TaskID]bool{}}
+	b := topology.NewBuilder("restart-metrics")
+	b.SetConfig(topology.Config{Guarantee: topology.ExactlyOnce, CheckpointInterval: 20 * time.Millisecond})
+	b.SetSpout("seq", func() topology.Spout { return &replaySpout{n: 2000, keys: 10, exhausted: exhausted} }, 1).Output("key", "seq")
+	b.SetBolt("check", func() topology.Bolt {
+		return &countingChecker{keys: 10, spoutTasks: 1, failArmed: &failArmed, result: res}
+	}, 2).FieldsFrom("seq", "key")
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newTestRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, topo, Options{Logger: testLogger(t), StateDir: t.TempDir(), Registerer: reg}) }()
+	eventually(t, 20*time.Second, "a restart and the input exhausted after it", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned early: %v", err)
+		default:
+		}
+		if failArmed.Load() {
+			return false
+		}
+		return exhausted.count() == 1 && counterSum(t, reg, "gale_checkpoint_completed_total", nil) > 1
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := counterSum(t, reg, "gale_executor_panics_total", nil); n != 1 {
+		t.Errorf("counted %v panics across the restart, want 1", n)
+	}
+}

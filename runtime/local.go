@@ -110,7 +110,8 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 	}
 
 	l.coord = &coordinator{l: l, interval: cfg.CheckpointInterval, acks: newCtrlQueue[ckptAck](), tasks: t.NumTasks()}
-	if l.coord.m, err = newCkptMetrics(opts.Registerer, t.Name(), l.coord); err != nil {
+	l.coord.mu.lastCompleteTime = time.Now()
+	if l.coord.m, err = newCkptMetrics(opts.Registerer, t.Name()); err != nil {
 		return nil, fmt.Errorf("runtime: topology %s: register metrics: %w", t.Name(), err)
 	}
 	if cfg.Guarantee == topology.ExactlyOnce {

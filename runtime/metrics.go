@@ -1,11 +1,11 @@
 package runtime
 
 import (
-	"errors"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gale-stream/gale/internal/promreg"
 	"github.com/gale-stream/gale/topology"
 )
 
@@ -116,16 +116,29 @@ func newMetrics(reg prometheus.Registerer, topo string) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
+	// A topology restarted in this process (see Run) registers again: the
+	// collectors of the previous attempt are reused.
 	reg = prometheus.WrapRegistererWith(prometheus.Labels{"topology": topo}, reg)
-	var errs []error
-	for _, c := range []prometheus.Collector{m.emitted, m.transferred, m.executed, m.acked, m.failed,
-		m.spoutAcked, m.spoutFailed, m.timedOut, m.panics, m.errors, m.execLatency, m.complete,
-		m.queueDepth, m.queueCap, m.pending, m.busy, m.backpressure, m.ackerPending} {
-		if err := reg.Register(c); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	var err error
+	m.emitted = promreg.Register(reg, m.emitted, &err)
+	m.transferred = promreg.Register(reg, m.transferred, &err)
+	m.executed = promreg.Register(reg, m.executed, &err)
+	m.acked = promreg.Register(reg, m.acked, &err)
+	m.failed = promreg.Register(reg, m.failed, &err)
+	m.spoutAcked = promreg.Register(reg, m.spoutAcked, &err)
+	m.spoutFailed = promreg.Register(reg, m.spoutFailed, &err)
+	m.timedOut = promreg.Register(reg, m.timedOut, &err)
+	m.panics = promreg.Register(reg, m.panics, &err)
+	m.errors = promreg.Register(reg, m.errors, &err)
+	m.execLatency = promreg.Register(reg, m.execLatency, &err)
+	m.complete = promreg.Register(reg, m.complete, &err)
+	m.queueDepth = promreg.Register(reg, m.queueDepth, &err)
+	m.queueCap = promreg.Register(reg, m.queueCap, &err)
+	m.pending = promreg.Register(reg, m.pending, &err)
+	m.busy = promreg.Register(reg, m.busy, &err)
+	m.backpressure = promreg.Register(reg, m.backpressure, &err)
+	m.ackerPending = promreg.Register(reg, m.ackerPending, &err)
+	if err != nil {
 		return nil, err
 	}
 	return m, nil

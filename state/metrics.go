@@ -1,6 +1,8 @@
 package state
 
 import (
+	"github.com/gale-stream/gale/internal/promreg"
+
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -19,6 +21,9 @@ type metrics struct {
 	writeBytes         *prometheus.CounterVec
 	cacheHits          *prometheus.CounterVec
 	cacheMisses        *prometheus.CounterVec
+
+	reg    prometheus.Registerer
+	pebble *pebbleCollector
 }
 
 func newMetrics(reg prometheus.Registerer, db *pebble.DB) (*metrics, error) {
@@ -74,16 +79,39 @@ func newMetrics(reg prometheus.Registerer, db *pebble.DB) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{
-		m.checkpointDuration, m.checkpointBytes, m.checkpointUploaded, m.checkpointFailures,
-		m.checkpointID, m.checkpointTime, m.restoreDuration, m.restoreBytes, m.writeBytes, m.cacheHits, m.cacheMisses,
-		newPebbleCollector(db),
-	} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	// A store reopened in the same process (a topology restarted by its
+	// runtime) reuses the collectors registered by the previous one.
+	var err error
+	m.checkpointDuration = promreg.Register(reg, m.checkpointDuration, &err)
+	m.checkpointBytes = promreg.Register(reg, m.checkpointBytes, &err)
+	m.checkpointUploaded = promreg.Register(reg, m.checkpointUploaded, &err)
+	m.checkpointFailures = promreg.Register(reg, m.checkpointFailures, &err)
+	m.checkpointID = promreg.Register(reg, m.checkpointID, &err)
+	m.checkpointTime = promreg.Register(reg, m.checkpointTime, &err)
+	m.restoreDuration = promreg.Register(reg, m.restoreDuration, &err)
+	m.restoreBytes = promreg.Register(reg, m.restoreBytes, &err)
+	m.writeBytes = promreg.Register(reg, m.writeBytes, &err)
+	m.cacheHits = promreg.Register(reg, m.cacheHits, &err)
+	m.cacheMisses = promreg.Register(reg, m.cacheMisses, &err)
+	if err != nil {
+		return nil, err
 	}
+	// Pebble's own figures are read from this store's database, so the
+	// collector belongs to this store: it is unregistered when the store
+	// closes (see unregister).
+	m.pebble = newPebbleCollector(db)
+	if err := reg.Register(m.pebble); err != nil {
+		return nil, err
+	}
+	m.reg = reg
 	return m, nil
+}
+
+// unregister removes the collector that reads the store's database.
+func (m *metrics) unregister() {
+	if m.reg != nil && m.pebble != nil {
+		m.reg.Unregister(m.pebble)
+	}
 }
 
 // pebbleCollector exports Pebble's DB.Metrics() at scrape time.

@@ -340,6 +340,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	s.ckptMu.Lock() // wait for a running checkpoint or restore
 	defer s.ckptMu.Unlock()
+	s.metrics.unregister() // no scrape may read the closed database
 	var errs []error
 	if err := s.db.Flush(); err != nil {
 		errs = append(errs, fmt.Errorf("state: flush on close: %w", err))

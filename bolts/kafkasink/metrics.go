@@ -1,10 +1,11 @@
 package kafkasink
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gale-stream/gale/internal/promreg"
 )
 
 // sinkMetrics are shared by all sink tasks that use one Registerer.
@@ -85,28 +86,15 @@ func metricsFor(reg prometheus.Registerer) (*sinkMetrics, error) {
 	}
 	m := newMetrics()
 	var err error
-	m.written = register(reg, m.written, &err)
-	m.writtenBytes = register(reg, m.writtenBytes, &err)
-	m.failed = register(reg, m.failed, &err)
-	m.encodeErrors = register(reg, m.encodeErrors, &err)
-	m.writeDur = register(reg, m.writeDur, &err)
-	m.batchSize = register(reg, m.batchSize, &err)
+	m.written = promreg.Register(reg, m.written, &err)
+	m.writtenBytes = promreg.Register(reg, m.writtenBytes, &err)
+	m.failed = promreg.Register(reg, m.failed, &err)
+	m.encodeErrors = promreg.Register(reg, m.encodeErrors, &err)
+	m.writeDur = promreg.Register(reg, m.writeDur, &err)
+	m.batchSize = promreg.Register(reg, m.batchSize, &err)
 	if err != nil {
 		return nil, err
 	}
 	sharedMetrics[reg] = m
 	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		*errp = errors.Join(*errp, err)
-	}
-	return c
 }

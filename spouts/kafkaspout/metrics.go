@@ -1,11 +1,12 @@
 package kafkaspout
 
 import (
-	"errors"
 	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gale-stream/gale/internal/promreg"
 )
 
 // RegistererProvider is what the spout looks for in
@@ -109,16 +110,16 @@ func metricsFor(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m := newMetrics()
 	var err error
-	m.lag = register(reg, m.lag, &err)
-	m.committedLag = register(reg, m.committedLag, &err)
-	m.lagSeconds = register(reg, m.lagSeconds, &err)
-	m.records = register(reg, m.records, &err)
-	m.bytes = register(reg, m.bytes, &err)
-	m.fetchErrors = register(reg, m.fetchErrors, &err)
-	m.retries = register(reg, m.retries, &err)
-	m.givenUp = register(reg, m.givenUp, &err)
-	m.commitDur = register(reg, m.commitDur, &err)
-	m.commitErrors = register(reg, m.commitErrors, &err)
+	m.lag = promreg.Register(reg, m.lag, &err)
+	m.committedLag = promreg.Register(reg, m.committedLag, &err)
+	m.lagSeconds = promreg.Register(reg, m.lagSeconds, &err)
+	m.records = promreg.Register(reg, m.records, &err)
+	m.bytes = promreg.Register(reg, m.bytes, &err)
+	m.fetchErrors = promreg.Register(reg, m.fetchErrors, &err)
+	m.retries = promreg.Register(reg, m.retries, &err)
+	m.givenUp = promreg.Register(reg, m.givenUp, &err)
+	m.commitDur = promreg.Register(reg, m.commitDur, &err)
+	m.commitErrors = promreg.Register(reg, m.commitErrors, &err)
 	if err != nil {
 		return nil, err
 	}
@@ -126,19 +127,6 @@ func metricsFor(reg prometheus.Registerer) (*metrics, error) {
 	// value for the next task.
 	sharedMetrics[reg] = m
 	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		*errp = errors.Join(*errp, err)
-	}
-	return c
 }
 
 // partMetrics are one partition's resolved metric children.
