@@ -35,8 +35,8 @@ type dashboard struct {
 }
 
 type panel struct {
-	Type    string `json:"type"`
-	Title   string `json:"title"`
+	Type    string                   `json:"type"`
+	Title   string                   `json:"title"`
 	GridPos struct{ H, W, X, Y int } `json:"gridPos"`
 	Targets []struct {
 		Expr         string `json:"expr"`
