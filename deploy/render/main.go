@@ -225,7 +225,12 @@ func format(v float64, unit string) string {
 	suffix := ""
 	switch unit {
 	case "s":
-		if v < 1 {
+		switch {
+		case v == 0:
+			return "0 s"
+		case v < 1e-3:
+			return fmt.Sprintf("%.0f µs", v*1e6)
+		case v < 1:
 			return fmt.Sprintf("%.1f ms", v*1e3)
 		}
 		suffix = " s"
