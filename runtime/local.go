@@ -455,7 +455,7 @@ func (e *executor) failTopology(err error) {
 	e.l.failOnce.Do(func() {
 		e.l.failErr = err
 		e.log.Error("topology failed; it restarts from the last complete checkpoint", "err", err)
-		go e.l.Kill()
+		e.l.Kill() // only closes channels: safe on a task goroutine
 	})
 }
 
