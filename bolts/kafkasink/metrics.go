@@ -16,6 +16,8 @@ type sinkMetrics struct {
 	encodeErrors *prometheus.CounterVec
 	writeDur     *prometheus.HistogramVec
 	batchSize    *prometheus.HistogramVec
+	// writers exports kafka-go's own Writer.Stats() at scrape time.
+	writers *writerStats
 }
 
 // taskMetrics are one task's resolved series.
@@ -65,6 +67,7 @@ func newMetrics() *sinkMetrics {
 			Help:    "Records per batch write.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
 		}, labels),
+		writers: newWriterStats(),
 	}
 }
 
@@ -92,6 +95,7 @@ func metricsFor(reg prometheus.Registerer) (*sinkMetrics, error) {
 	m.encodeErrors = promreg.Register(reg, m.encodeErrors, &err)
 	m.writeDur = promreg.Register(reg, m.writeDur, &err)
 	m.batchSize = promreg.Register(reg, m.batchSize, &err)
+	m.writers = promreg.Register(reg, m.writers, &err)
 	if err != nil {
 		return nil, err
 	}

@@ -173,6 +173,7 @@ type Sink struct {
 	tc        *topology.Context
 	log       *slog.Logger
 	w         *kafka.Writer
+	stats     *writerStats
 	transport *kafka.Transport
 	m         *taskMetrics
 
@@ -214,6 +215,7 @@ func (s *Sink) Prepare(ctx context.Context, tc *topology.Context) error {
 		return fmt.Errorf("kafkasink: register metrics: %w", err)
 	}
 	s.m = m.forTask(tc.Topology, string(tc.Component))
+	s.stats = m.writers
 	tr, err := s.cfg.Security.Transport(fmt.Sprintf("gale-%s-%s-%d", tc.Topology, tc.Component, tc.Task), s.cfg.WriteTimeout)
 	if err != nil {
 		return fmt.Errorf("kafkasink: topology %s component %s task %d: %w", tc.Topology, tc.Component, tc.Task, err)
@@ -231,6 +233,7 @@ func (s *Sink) Prepare(ctx context.Context, tc *topology.Context) error {
 		Compression:  s.cfg.Compression,
 		Transport:    tr,
 	}
+	s.stats.add(s.w, tc.Topology, string(tc.Component))
 	return nil
 }
 
@@ -408,6 +411,7 @@ func (s *Sink) Cleanup() error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := s.Flush(ctx)
+	s.stats.remove(s.w)
 	if cerr := s.w.Close(); err == nil {
 		err = cerr
 	}

@@ -143,6 +143,22 @@ func TestWriteBatchesAndAck(t *testing.T) {
 	if v := testutil.ToFloat64(s.m.written); v != 25 {
 		t.Fatalf("records metric %v, want 25", v)
 	}
+	// kafka-go's own Writer.Stats, read at scrape time, agree.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written float64
+	for _, mf := range mfs {
+		if mf.GetName() == "gale_kafka_writer_messages_total" {
+			for _, m := range mf.GetMetric() {
+				written += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if written != 25 {
+		t.Fatalf("kafka-go's Writer.Stats report %v messages, want 25", written)
+	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Fatalf("lint: %v %v", problems, err)
 	}
