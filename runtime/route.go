@@ -25,6 +25,9 @@ type route struct {
 	next int     // shuffle position
 	load []int64 // partial-key: tuples sent to each target by this task
 	key  []byte  // scratch for key encoding
+	// groupTask maps each key group to its target (fields grouping), so an
+	// emit costs a lookup rather than keygroup.Task's division.
+	groupTask []topology.TaskID
 }
 
 func newRoute(sub topology.Subscriber, stream topology.Stream, maxPar int, isLocal func(topology.TaskID) bool, rng *rand.Rand) (*route, error) {
@@ -56,6 +59,12 @@ func newRoute(sub topology.Subscriber, stream topology.Stream, maxPar int, isLoc
 	if r.kind == topology.GroupPartialKey {
 		r.load = make([]int64, len(r.targets))
 	}
+	if r.kind == topology.GroupFields {
+		r.groupTask = make([]topology.TaskID, maxPar)
+		for g := range r.groupTask {
+			r.groupTask[g] = r.targets[keygroup.Task(g, len(r.targets), maxPar)]
+		}
+	}
 	return r, nil
 }
 
@@ -84,8 +93,7 @@ func (r *route) choose(values topology.Values, dst []topology.TaskID) ([]topolog
 		if err != nil {
 			return dst, err
 		}
-		g := keygroup.Of(key, r.maxPar)
-		return append(dst, r.targets[keygroup.Task(g, len(r.targets), r.maxPar)]), nil
+		return append(dst, r.groupTask[keygroup.Of(key, r.maxPar)]), nil
 	case topology.GroupPartialKey:
 		key, err := r.encodeKey(values)
 		if err != nil {
