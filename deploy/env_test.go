@@ -350,25 +350,6 @@ func startCheckpoints(t *testing.T, reg prometheus.Registerer, logger *slog.Logg
 	})
 }
 
-// seriesOf counts the series in g whose topology label is topo.
-func seriesOf(t *testing.T, g prometheus.Gatherer, topo string) (int, map[string]int) {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, byName := 0, map[string]int{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			if labelValue(m, "topology") == topo {
-				n++
-				byName[mf.GetName()]++
-			}
-		}
-	}
-	return n, byName
-}
-
 func labelValue(m *dto.Metric, name string) string {
 	for _, l := range m.GetLabel() {
 		if l.GetName() == name {

@@ -30,12 +30,11 @@ type coordinator struct {
 	tasks    int // spout and bolt tasks that must report
 
 	// Owned by the coordinator goroutine.
-	next      uint64
-	inFlight  uint64
-	started   time.Time
-	reported  map[topology.TaskID]bool
-	failed    error
-	lastStart time.Time
+	next     uint64
+	inFlight uint64
+	started  time.Time
+	reported map[topology.TaskID]bool
+	failed   error
 
 	mu struct {
 		sync.Mutex

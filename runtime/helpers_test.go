@@ -197,8 +197,6 @@ func startTopology(t testing.TB, b *topology.Builder, opts Options) *Local {
 	return l
 }
 
-func words(s string) []string { return strings.Fields(s) }
-
 // testLogger sends logs to the test's log, so they show only for failures
 // and with -v.
 func testLogger(t testing.TB) *slog.Logger {

@@ -46,9 +46,3 @@ func (q *ctrlQueue[T]) popAll() []T {
 	q.mu.Unlock()
 	return items
 }
-
-func (q *ctrlQueue[T]) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items)
-}

@@ -43,7 +43,6 @@ type bolt struct {
 	agg      aggregation
 	full     ProcessFunc
 	lateness int64 // milliseconds
-	inIdx    []int // InputFields positions in the current tuple, full mode
 
 	be      *state.Backend
 	wins    *state.Map[string, []byte] // winKeyOf → winState.encode, per record key
