@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gale-stream/gale/bolts/kafkasink"
@@ -102,7 +103,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := obs.ListenSelf(cfg.MetricsAddr, reg, "dev", "clicks", cfg.Logger)
 	if err != nil {
 		return fmt.Errorf("dev: serve metrics on %s: %w (choose another address with --metrics-addr)", cfg.MetricsAddr, err)
