@@ -1,8 +1,6 @@
 package kafkasink
 
 import (
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gale-stream/gale/internal/promreg"
@@ -71,22 +69,16 @@ func newMetrics() *sinkMetrics {
 	}
 }
 
-var (
-	sharedMu      sync.Mutex
-	sharedMetrics = map[prometheus.Registerer]*sinkMetrics{}
-)
-
 // metricsFor returns the metrics registered with reg, registering them on
 // first use and reusing collectors already registered under the same names.
 func metricsFor(reg prometheus.Registerer) (*sinkMetrics, error) {
 	if reg == nil {
 		return newMetrics(), nil
 	}
-	sharedMu.Lock()
-	defer sharedMu.Unlock()
-	if m, ok := sharedMetrics[reg]; ok {
-		return m, nil
-	}
+	return promreg.Shared(reg, registerMetrics)
+}
+
+func registerMetrics(reg prometheus.Registerer) (*sinkMetrics, error) {
 	m := newMetrics()
 	var err error
 	m.written = promreg.Register(reg, m.written, &err)
@@ -99,6 +91,5 @@ func metricsFor(reg prometheus.Registerer) (*sinkMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	sharedMetrics[reg] = m
 	return m, nil
 }

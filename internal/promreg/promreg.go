@@ -6,6 +6,8 @@ package promreg
 
 import (
 	"errors"
+	"reflect"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,4 +26,37 @@ func Register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *erro
 		*errp = errors.Join(*errp, err)
 	}
 	return c
+}
+
+var shared struct {
+	sync.Mutex
+	m map[sharedKey]any
+}
+
+type sharedKey struct {
+	reg prometheus.Registerer
+	typ reflect.Type
+}
+
+// Shared returns the value make built for reg, calling make on first use
+// only: the tasks of a component, which each ask for their metrics, then
+// share one set of collectors per registry. Registerers are compared by
+// identity (they are pointers in practice). make is called with the lock
+// held, so it must not call Shared.
+func Shared[T any](reg prometheus.Registerer, make func(prometheus.Registerer) (T, error)) (T, error) {
+	shared.Lock()
+	defer shared.Unlock()
+	k := sharedKey{reg, reflect.TypeFor[T]()}
+	if v, ok := shared.m[k]; ok {
+		return v.(T), nil
+	}
+	v, err := make(reg)
+	if err != nil {
+		return v, err
+	}
+	if shared.m == nil {
+		shared.m = map[sharedKey]any{}
+	}
+	shared.m[k] = v
+	return v, nil
 }

@@ -23,3 +23,16 @@ func TestRegisterReusesTheRegisteredCollector(t *testing.T) {
 		t.Error("a gauge under a counter's name was accepted")
 	}
 }
+
+func TestSharedMakesOncePerRegistry(t *testing.T) {
+	type set struct{ n int }
+	calls := 0
+	make := func(prometheus.Registerer) (*set, error) { calls++; return &set{calls}, nil }
+	a, b := prometheus.NewRegistry(), prometheus.NewRegistry()
+	x, _ := Shared(a, make)
+	y, _ := Shared(a, make)
+	z, _ := Shared(b, make)
+	if x != y || x == z || calls != 2 {
+		t.Errorf("got %p %p %p after %d calls; want one value per registry", x, y, z, calls)
+	}
+}

@@ -2,7 +2,6 @@ package kafkaspout
 
 import (
 	"strconv"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -90,11 +89,6 @@ func newMetrics() *metrics {
 	}
 }
 
-var (
-	sharedMu      sync.Mutex
-	sharedMetrics = map[prometheus.Registerer]*metrics{}
-)
-
 // metricsFor returns the metrics registered with reg, registering them on
 // first use. A collector someone else registered under the same name is
 // reused (prometheus.AlreadyRegisteredError), so independent spout instances
@@ -103,11 +97,10 @@ func metricsFor(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return newMetrics(), nil
 	}
-	sharedMu.Lock()
-	defer sharedMu.Unlock()
-	if m, ok := sharedMetrics[reg]; ok {
-		return m, nil
-	}
+	return promreg.Shared(reg, registerMetrics)
+}
+
+func registerMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := newMetrics()
 	var err error
 	m.lag = promreg.Register(reg, m.lag, &err)
@@ -123,9 +116,6 @@ func metricsFor(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Registerers are comparable in practice (pointers); keep the shared
-	// value for the next task.
-	sharedMetrics[reg] = m
 	return m, nil
 }
 
