@@ -33,6 +33,15 @@ type Options struct {
 	// only after a failure within the same run.
 	Checkpoints state.CheckpointStorage
 
+	// Space is where an ExactlyOnce topology placed in several workers
+	// (Worker) keeps its checkpoints: this worker's in namespace
+	// "worker-INDEX", the coordinator's records of checkpoints complete on
+	// every worker in "commits". Every worker of the topology must see the
+	// same space. Default: a state.DirSpace at StateDir/checkpoints, which
+	// is shared only by workers with the same StateDir. Checkpoints is
+	// ignored when Space is used.
+	Space state.CheckpointSpace
+
 	// Epoch is the assignment epoch this process runs under; checkpoints
 	// written under a newer epoch fence this one off (see state.ErrFenced).
 	Epoch uint64

@@ -364,3 +364,34 @@ func TestAppendRecordKeyMatchesTheGroupingEncoding(t *testing.T) {
 		t.Fatalf("AppendRecordKey = %q, want %q", got, want)
 	}
 }
+
+func TestDirSpaceNamespaces(t *testing.T) {
+	root := t.TempDir()
+	sp := NewDirSpace(root)
+	a, err := sp.Namespace(t.Context(), "worker-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PutManifest(t.Context(), 3, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := sp.Namespace(t.Context(), "worker-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := b.ListManifests(t.Context()); err != nil || len(ids) != 0 {
+		t.Fatalf("worker-1 manifests = %v, %v; want none (namespaces are separate)", ids, err)
+	}
+	again, err := sp.Namespace(t.Context(), "worker-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := again.ListManifests(t.Context()); err != nil || len(ids) != 1 || ids[0] != 3 {
+		t.Fatalf("worker-0 reopened: manifests = %v, %v; want [3]", ids, err)
+	}
+	for _, bad := range []string{"", "a/b", "..", "x y"} {
+		if _, err := sp.Namespace(t.Context(), bad); err == nil {
+			t.Errorf("Namespace(%q) = nil error, want invalid", bad)
+		}
+	}
+}

@@ -20,4 +20,7 @@ var (
 	// frame, a timeout, a TLS failure, or the peer's Hello did not pass
 	// [Options.Accept] on the dialing side.
 	ErrHandshake = errors.New("transport: handshake failed")
+	// ErrOtherSession is the reason the default Accept gives for a peer
+	// from another session of the topology (see [Options.Session]).
+	ErrOtherSession = errors.New("transport: peer belongs to another session")
 )

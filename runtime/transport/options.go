@@ -56,6 +56,9 @@ type Options struct {
 	// Epoch is the assignment epoch this worker runs under. By default a
 	// peer with an older epoch is refused (fencing), see Accept.
 	Epoch uint64
+	// Session is the run of the topology this worker belongs to (see
+	// wire.Hello.Session); the default Accept refuses a peer of another.
+	Session uint64
 	// Token is an optional shared secret, sent in the handshake and required
 	// to match by the default Accept. Use TLS too: without it the token
 	// travels in clear text.
@@ -183,10 +186,13 @@ func DefaultAccept(o Options) func(h wire.Hello) error {
 		if h.Epoch < o.Epoch {
 			return fmt.Errorf("stale epoch %d < %d", h.Epoch, o.Epoch)
 		}
+		if h.Session != o.Session {
+			return fmt.Errorf("%w: session %d, want %d", ErrOtherSession, h.Session, o.Session)
+		}
 		return nil
 	}
 }
 
 func (o *Options) hello() wire.Hello {
-	return wire.Hello{Topology: o.Topology, Worker: o.Worker, Epoch: o.Epoch, Token: o.Token}
+	return wire.Hello{Topology: o.Topology, Worker: o.Worker, Epoch: o.Epoch, Token: o.Token, Session: o.Session}
 }

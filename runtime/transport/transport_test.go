@@ -268,6 +268,7 @@ func TestHandshakeRefused(t *testing.T) {
 		{"wrong-token", func(o *Options) { o.Token = "guess" }, func(o *Options) { o.Token = "secret" }},
 		{"missing-token", nil, func(o *Options) { o.Token = "secret" }},
 		{"stale-epoch", func(o *Options) { o.Epoch = 4 }, func(o *Options) { o.Epoch = 5 }},
+		{"other-session", func(o *Options) { o.Session = 7 }, func(o *Options) { o.Session = 8 }},
 		{"custom-accept", nil, func(o *Options) {
 			o.Accept = func(h wire.Hello) error {
 				if h.Worker != 7 {

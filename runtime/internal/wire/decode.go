@@ -1019,6 +1019,12 @@ func (d *Decoder) DecodeOwned(b []byte, f *Frame) error {
 		if f.Hello.Token, err = d.ReadString(); err != nil {
 			return err
 		}
+		if n >= 5 {
+			if f.Hello.Session, err = d.ReadUint(); err != nil {
+				return err
+			}
+			n--
+		}
 		if err := d.skipN(n - 4); err != nil {
 			return err
 		}

@@ -374,11 +374,12 @@ func AppendFrame(dst []byte, f *Frame) ([]byte, error) {
 			}
 		}
 	case KindHello:
-		e.B = append(e.B, 0x94)
+		e.B = append(e.B, 0x95)
 		e.WriteString(f.Hello.Topology)
 		e.WriteInt(int64(f.Hello.Worker))
 		e.WriteUint(f.Hello.Epoch)
 		e.WriteString(f.Hello.Token)
+		e.WriteUint(f.Hello.Session)
 	case KindCredit:
 		e.B = append(e.B, 0x91)
 		e.WriteUint(uint64(f.Credit.N))

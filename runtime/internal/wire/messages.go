@@ -184,6 +184,11 @@ type Hello struct {
 	Worker   int    // the sender's worker index in the assignment
 	Epoch    uint64 // the assignment epoch the sender runs under
 	Token    string // optional shared secret; empty when none is configured
+	// Session is the run of the topology the sender belongs to: the
+	// workers of an exactly-once topology restart together from a
+	// checkpoint, and each restart is a new session whose links must not
+	// mix with the previous one's. Zero when the topology has no sessions.
+	Session uint64
 }
 
 // Credit grants the peer permission to send N more batch frames.
