@@ -285,7 +285,7 @@ func (c *Client) handshake(nc net.Conn) (*clientConn, error) {
 	if err := c.opts.Accept(f.Hello); err != nil {
 		return nil, fmt.Errorf("%w: %s (worker %d): %w", ErrHandshake, c.addr, f.Hello.Worker, err)
 	}
-	peer := Peer{Worker: f.Hello.Worker, Epoch: f.Hello.Epoch, Addr: c.addr}
+	peer := Peer{Worker: f.Hello.Worker, Epoch: f.Hello.Epoch, Session: f.Hello.Session, Addr: c.addr}
 	b, err = fr.next(handshakeFrameLimit)
 	if err == nil {
 		err = wire.DecodeFrame(b, &f)

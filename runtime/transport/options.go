@@ -19,6 +19,8 @@ type Peer struct {
 	Worker int    // the peer's worker index
 	Epoch  uint64 // the assignment epoch it runs under
 	Addr   string // its remote network address
+	// Session is the topology session the peer belongs to (Options.Session).
+	Session uint64
 }
 
 // Handler receives each batch frame a [Server] reads, in the order the peer

@@ -207,7 +207,7 @@ func (s *Server) handshake(nc net.Conn, fr *frameReader) (Peer, error) {
 	if f.Kind != wire.KindHello {
 		return peer, fmt.Errorf("%w: first frame is %v, want hello", ErrHandshake, f.Kind)
 	}
-	peer.Worker, peer.Epoch = f.Hello.Worker, f.Hello.Epoch
+	peer.Worker, peer.Epoch, peer.Session = f.Hello.Worker, f.Hello.Epoch, f.Hello.Session
 	if err := s.opts.Accept(f.Hello); err != nil {
 		reply, _ := wire.AppendFrame(beginFrame(nil), &wire.Frame{Kind: wire.KindRefuse, Refuse: wire.Refuse{Reason: err.Error()}})
 		nc.Write(finishFrame(reply)) // best effort: the peer learns why
