@@ -14,6 +14,21 @@
 //	GET    /v1/targets                        this node's Prometheus targets (node and workers)
 //	GET    /metrics                           Prometheus metrics (no token)
 //
+// With a checkpoint store (Config.Checkpoints, package cluster/ckptstore),
+// under /v1/checkpoints/{topology}/{namespace}/:
+//
+//	PUT    files/{name...}     store a file (the raw body); answers {"size": N}
+//	GET    files/{name...}     a stored file
+//	DELETE files/{name...}     delete a file (missing is not an error)
+//	GET    files               [{"name": ..., "size": ...}, ...]
+//	PUT    manifests/{id}      store the manifest of checkpoint id
+//	GET    manifests/{id}      a manifest
+//	DELETE manifests/{id}      delete a manifest
+//	GET    manifests           the manifest ids, ascending
+//
+// These accept the cluster token, or the worker token of the topology in the
+// path (Config.WorkerToken), which opens that topology's checkpoints only.
+//
 // Every /v1 request needs `Authorization: Bearer TOKEN` when the server has
 // a token; the token is compared in constant time and a missing or wrong one
 // gets 401 with a JSON error before anything is read or stored. Errors are

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gale-stream/gale/cluster"
 	"github.com/gale-stream/gale/cluster/binstore"
+	"github.com/gale-stream/gale/cluster/ckptstore"
 	"github.com/gale-stream/gale/cluster/supervisor"
 	"github.com/gale-stream/gale/internal/obs"
 	"github.com/gale-stream/gale/topology"
@@ -73,6 +74,14 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives the server's logs. Default: slog.Default().
 	Logger *slog.Logger
+	// Checkpoints serves the checkpoint storage endpoints under
+	// /v1/checkpoints/ (a *ckptstore.Server). Default: none (404).
+	Checkpoints http.Handler
+	// WorkerToken returns the secret the workers of a topology hold (their
+	// assignment's Token). The checkpoint endpoints of that topology, and
+	// only those, accept it in place of Token, for what a worker may do
+	// there (see ckptstore.RestrictToWorker). Default: none.
+	WorkerToken func(topology string) (string, bool)
 }
 
 // Server serves the API. Create it with [NewServer] and serve
@@ -120,6 +129,9 @@ func NewServer(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /v1/targets", s.auth(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.LocalTargets())
 	}))
+	if cfg.Checkpoints != nil {
+		s.mux.Handle(ckptstore.PathPrefix+"{topology}/", s.authCheckpoints(cfg.Checkpoints))
+	}
 	s.mux.HandleFunc("/v1/", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	}))
@@ -151,6 +163,37 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// authCheckpoints wraps the checkpoint endpoints with the bearer-token
+// check: the cluster token opens everything, the worker token of the
+// topology in the path opens that topology's checkpoints for worker
+// operations.
+func (s *Server) authCheckpoints(h http.Handler) http.Handler {
+	if s.cfg.Token == "" {
+		return h
+	}
+	cluster := sha256.Sum256([]byte(s.cfg.Token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		gotSum := sha256.Sum256([]byte(got))
+		if ok && subtle.ConstantTimeCompare(gotSum[:], cluster[:]) == 1 {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if ok && s.cfg.WorkerToken != nil {
+			if tok, found := s.cfg.WorkerToken(r.PathValue("topology")); found && tok != "" {
+				want := sha256.Sum256([]byte(tok))
+				if subtle.ConstantTimeCompare(gotSum[:], want[:]) == 1 {
+					h.ServeHTTP(w, r.WithContext(ckptstore.RestrictToWorker(r.Context())))
+					return
+				}
+			}
+		}
+		s.logger.Warn("api: unauthorized request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gale"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized: missing or wrong bearer token")
+	})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
