@@ -29,6 +29,18 @@ type coordinator struct {
 	acks     *ctrlQueue[ckptAck]
 	tasks    int // spout and bolt tasks that must report
 
+	// In a topology placed in several workers, the leader worker decides
+	// (see session.go): cmds brings its trigger, complete and abort
+	// commands, and report tells it that this worker's part of a
+	// checkpoint is stored, or failed. Both are nil in one worker, where
+	// the coordinator triggers on its own ticker and completes a
+	// checkpoint as soon as its store has it.
+	cmds   *ctrlQueue[ckptCmd]
+	report func(id uint64, err error)
+	// stored is the local manifest of the checkpoint this worker stored
+	// and reported, until the leader completes or abandons it.
+	stored *state.Manifest
+
 	// Owned by the coordinator goroutine.
 	next     uint64
 	inFlight uint64
@@ -42,6 +54,12 @@ type coordinator struct {
 		lastCompleteTime time.Time
 	}
 	m *ckptMetrics
+}
+
+// ckptCmd is a command from the leader worker about checkpoint id.
+type ckptCmd struct {
+	op coordOp // coordTrigger, coordComplete or coordAbort
+	id uint64
 }
 
 // ckptAck is a task's report on checkpoint id.
@@ -121,13 +139,25 @@ func (c *coordinator) checkpointTimeout() time.Duration {
 func (c *coordinator) run() {
 	tick := time.NewTicker(c.interval)
 	defer tick.Stop()
+	var cmds <-chan struct{}
+	if c.cmds != nil {
+		cmds = c.cmds.signal
+	}
 	for {
 		select {
 		case <-tick.C:
 			c.mu.Lock()
 			c.m.age.Set(time.Since(c.mu.lastCompleteTime).Seconds())
 			c.mu.Unlock()
-			c.maybeTrigger()
+			if c.cmds == nil {
+				c.maybeTrigger()
+			} else if c.inFlight != 0 && time.Since(c.started) > c.checkpointTimeout() {
+				c.abandon(fmt.Errorf("not every task reported within %v", c.checkpointTimeout()))
+			}
+		case <-cmds:
+			for _, cmd := range c.cmds.popAll() {
+				c.command(cmd)
+			}
 		case <-c.acks.signal:
 			for _, a := range c.acks.popAll() {
 				c.ack(a)
@@ -151,12 +181,43 @@ func (c *coordinator) maybeTrigger() {
 		return
 	}
 	c.next++
-	c.inFlight = c.next
+	c.trigger(c.next)
+}
+
+// trigger starts checkpoint id at the spout tasks.
+func (c *coordinator) trigger(id uint64) {
+	c.inFlight = id
 	c.started = time.Now()
 	c.reported = make(map[topology.TaskID]bool, c.tasks)
 	c.failed = nil
 	for _, e := range c.l.spouts {
 		e.in.ctrl.push(ctrlMsg{kind: ctrlCheckpoint, id: c.inFlight})
+	}
+}
+
+// command carries out the leader's command.
+func (c *coordinator) command(cmd ckptCmd) {
+	switch cmd.op {
+	case coordTrigger:
+		if c.inFlight != 0 {
+			c.abandon(fmt.Errorf("the leader started checkpoint %d", cmd.id))
+		}
+		c.stored = nil
+		c.trigger(cmd.id)
+	case coordComplete:
+		if c.stored != nil && c.stored.ID == cmd.id {
+			c.l.store.SetCommitted(cmd.id)
+			c.complete(c.stored)
+		}
+		c.stored = nil
+	case coordAbort:
+		if c.inFlight == cmd.id {
+			c.abandon(errors.New("the leader abandoned it"))
+		}
+		if c.stored != nil && c.stored.ID == cmd.id {
+			c.m.failed.Inc()
+			c.stored = nil
+		}
 	}
 }
 
@@ -174,6 +235,7 @@ func (c *coordinator) ack(a ckptAck) {
 	id := c.inFlight
 	if c.failed != nil {
 		c.abandon(c.failed)
+		c.reportTo(id, c.failed)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.checkpointTimeout())
@@ -181,9 +243,29 @@ func (c *coordinator) ack(a ckptAck) {
 	cancel()
 	if err != nil {
 		c.abandon(err)
+		c.reportTo(id, err)
 		return
 	}
 	c.inFlight = 0
+	if c.report != nil {
+		// Complete only when every worker has stored its part.
+		c.stored = m
+		c.report(id, nil)
+		return
+	}
+	c.complete(m)
+}
+
+func (c *coordinator) reportTo(id uint64, err error) {
+	if c.report != nil {
+		c.report(id, err)
+	}
+}
+
+// complete finishes checkpoint m.ID: it is the one to restore from now on,
+// and every task hears of it.
+func (c *coordinator) complete(m *state.Manifest) {
+	id := m.ID
 	now := time.Now()
 	c.m.duration.Observe(now.Sub(c.started).Seconds())
 	c.m.size.Set(float64(m.TotalBytes))

@@ -114,12 +114,9 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 	if l.coord.m, err = newCkptMetrics(opts.Registerer, t.Name()); err != nil {
 		return nil, fmt.Errorf("runtime: topology %s: register metrics: %w", t.Name(), err)
 	}
-	if cfg.Guarantee == topology.ExactlyOnce {
-		if err := l.openState(ctx, opts); err != nil {
-			l.closeState()
-			return nil, err
-		}
-		l.coord.next = l.restoredFrom
+	if si := opts.sess; si != nil {
+		l.coord.cmds = newCtrlQueue[ckptCmd]()
+		l.coord.report = si.report
 	}
 	tracking := cfg.Guarantee == topology.AtLeastOnce
 	workers, self := 1, 0
@@ -127,6 +124,9 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 	if p := opts.Worker; p != nil {
 		if err := validatePlan(t, p); err != nil {
 			return nil, err
+		}
+		if cfg.Guarantee == topology.ExactlyOnce && len(p.Workers) > 1 && opts.sess == nil {
+			return nil, fmt.Errorf("runtime: topology %s: an exactly-once topology placed in several workers runs with runtime.Run, which coordinates their checkpoints", t.Name())
 		}
 		workers, self = len(p.Workers), p.Index
 		local = func(task topology.TaskID) bool { return p.Tasks[task] == p.Index }
@@ -170,6 +170,13 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 		})
 	}
 
+	if cfg.Guarantee == topology.ExactlyOnce {
+		if err := l.openState(ctx, opts); err != nil {
+			l.closeState()
+			return nil, err
+		}
+		l.coord.next = l.restoredFrom
+	}
 	if opts.Worker != nil {
 		if err := l.startTransport(opts); err != nil {
 			l.closeState()
@@ -210,6 +217,7 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (*Local, err
 		l.goTask(&l.tasks, e.comp.ID, e.task, e.runSpout)
 	}
 	if cfg.Guarantee == topology.ExactlyOnce {
+		l.coord.tasks = len(l.spouts) + len(l.bolts)
 		l.coordWG.Go(l.coord.run)
 	}
 	go func() {

@@ -35,12 +35,15 @@ type Options struct {
 
 	// Space is where an ExactlyOnce topology placed in several workers
 	// (Worker) keeps its checkpoints: this worker's in namespace
-	// "worker-INDEX", the coordinator's records of checkpoints complete on
-	// every worker in "commits". Every worker of the topology must see the
-	// same space. Default: a state.DirSpace at StateDir/checkpoints, which
-	// is shared only by workers with the same StateDir. Checkpoints is
-	// ignored when Space is used.
+	// "worker-INDEX", the leader's records of checkpoints complete on every
+	// worker in "commits". Every worker of the topology must see the same
+	// space (a state.DirSpace on a shared directory, or the cluster's
+	// replicated storage); it is required for such a topology, and
+	// Checkpoints is then ignored.
 	Space state.CheckpointSpace
+
+	// sess is set by runSessions for the Local of one session.
+	sess *sessionInfo
 
 	// Epoch is the assignment epoch this process runs under; checkpoints
 	// written under a newer epoch fence this one off (see state.ErrFenced).
@@ -59,7 +62,15 @@ type Options struct {
 // restarted from its last complete checkpoint, with a backoff that grows
 // from 100ms to 30s, until ctx is cancelled: every task restores its state
 // and spouts rewind, so the state reflects every input exactly once.
+//
+// An ExactlyOnce topology placed in several workers runs in sessions (see
+// Options.Space): worker 0 leads the checkpoints of every worker, and a
+// failure anywhere restarts every worker from the last checkpoint complete
+// on all of them. Run it with Run, not Start.
 func Run(ctx context.Context, t *topology.Topology, opts Options) error {
+	if t.Config().Guarantee == topology.ExactlyOnce && opts.Worker != nil && len(opts.Worker.Workers) > 1 {
+		return runSessions(ctx, t, opts)
+	}
 	if t.Config().Guarantee == topology.ExactlyOnce && opts.StateDir == "" {
 		// Restarts restore from the state directory, so it must outlive
 		// each attempt.

@@ -48,6 +48,9 @@ func (l *Local) openState(ctx context.Context, opts Options) error {
 	if l.cfg.Guarantee != topology.ExactlyOnce {
 		return nil
 	}
+	if si := opts.sess; si != nil {
+		return l.restoreSession(ctx, si)
+	}
 	m, err := state.LatestCheckpoint(ctx, l.storage)
 	if errors.Is(err, state.ErrNotFound) {
 		// A first start, or a restart before any checkpoint completed. The
@@ -71,11 +74,28 @@ func (l *Local) openState(ctx context.Context, opts Options) error {
 	return nil
 }
 
+// restoreSession restores the checkpoint a session starts from: the parts
+// every worker stored of it, of which each task takes its own key groups.
+func (l *Local) restoreSession(ctx context.Context, si *sessionInfo) error {
+	if err := l.store.RestoreFrom(ctx, l.scopes(), si.sources...); err != nil {
+		return fmt.Errorf("runtime: topology %s: restore checkpoint %d: %w", l.topo.Name(), si.restore, err)
+	}
+	if si.restore != 0 {
+		l.store.SetCommitted(si.restore)
+		l.restoredFrom = si.restore
+		l.log.Info("restored checkpoint", "checkpoint", si.restore, "sources", len(si.sources))
+	}
+	return nil
+}
+
 // scopes lists what every task of this process owns.
 func (l *Local) scopes() []state.Scope {
 	var out []state.Scope
 	for _, c := range l.topo.Components() {
-		for i := range c.Tasks {
+		for i, task := range c.Tasks {
+			if l.inboxes != nil && l.inboxes[task] == nil {
+				continue // another worker's
+			}
 			out = append(out, l.scope(c, i))
 		}
 	}

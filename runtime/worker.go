@@ -87,9 +87,6 @@ func validatePlan(t *topology.Topology, p *WorkerPlan) error {
 			}
 		}
 	}
-	if t.Config().Guarantee == topology.ExactlyOnce && len(p.Workers) > 1 {
-		errs = append(errs, errors.New("exactly-once delivery across several workers is not supported yet; run the topology in one worker"))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("runtime: topology %s: worker plan: %w", t.Name(), err)
 	}
@@ -119,11 +116,22 @@ func (l *Local) startTransport(opts Options) error {
 		Logger:     l.log,
 		Registerer: opts.Registerer,
 	}
-	srv, err := transport.Listen(addr, r.opts)
-	if err != nil {
-		return fmt.Errorf("runtime: topology %s: worker %d: %w", l.topo.Name(), p.Index, err)
+	if si := opts.sess; si != nil {
+		// The session's links arrive at the server of the worker's
+		// sessions (see session.go), which hands them to r.handle.
+		r.opts.Session = si.id
+		// That server answers for every session with session 0; it has
+		// checked ours.
+		sessionless := r.opts
+		sessionless.Session = 0
+		r.opts.Accept = transport.DefaultAccept(sessionless)
+	} else {
+		srv, err := transport.Listen(addr, r.opts)
+		if err != nil {
+			return fmt.Errorf("runtime: topology %s: worker %d: %w", l.topo.Name(), p.Index, err)
+		}
+		r.srv = srv
 	}
-	r.srv = srv
 	r.stop = make(chan struct{})
 	r.ctrl = make([]*ctrlQueue[wire.Item], len(p.Workers))
 	for w := range p.Workers {
@@ -203,7 +211,9 @@ func (r *remote) close(ctx context.Context) error {
 	for _, c := range clients {
 		errs = append(errs, c.Shutdown(ctx))
 	}
-	errs = append(errs, r.srv.Shutdown(ctx))
+	if r.srv != nil {
+		errs = append(errs, r.srv.Shutdown(ctx))
+	}
 	return errors.Join(errs...)
 }
 
