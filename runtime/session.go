@@ -184,11 +184,11 @@ type sessions struct {
 	srv   *transport.Server
 	topts transport.Options
 
-	in   *ctrlQueue[coordMsg]    // received coordination messages
-	out  []*ctrlQueue[coordMsg]  // to send, by worker; nil for self
-	outC []*transport.Client     // coordination links, by worker
-	wg   sync.WaitGroup          // the senders
-	stop chan struct{}           // closed: senders exit
+	in   *ctrlQueue[coordMsg]   // received coordination messages
+	out  []*ctrlQueue[coordMsg] // to send, by worker; nil for self
+	outC []*transport.Client    // coordination links, by worker
+	wg   sync.WaitGroup         // the senders
+	stop chan struct{}          // closed: senders exit
 
 	// mu guards what the server's handler reads.
 	mu struct {
