@@ -315,10 +315,6 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
-	if err := checkWorkers(spec, info.Workers); err != nil {
-		writeError(w, http.StatusUnprocessableEntity, err.Error())
-		return
-	}
 	if err := info.Validate(); err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
@@ -343,14 +339,6 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	log.Info("topology submitted", "topology", info.Name, "workers", info.Workers)
 	t, _ := s.find(info.Name)
 	writeJSON(w, http.StatusCreated, s.summary(t, s.cfg.Cluster.Assignment()))
-}
-
-// checkWorkers refuses placements the runtime cannot run yet.
-func checkWorkers(spec topology.Spec, workers int) error {
-	if spec.Config.Guarantee == topology.ExactlyOnce && workers > 1 {
-		return fmt.Errorf("topology %q: exactly-once topologies run in one worker for now, not %d", spec.Name, workers)
-	}
-	return nil
 }
 
 func (s *Server) find(name string) (cluster.TopologyInfo, bool) {
@@ -504,10 +492,6 @@ func (s *Server) rebalance(w http.ResponseWriter, r *http.Request) {
 		t.Workers = n
 	}
 	if spec, err := topology.DecodeSpec(t.Spec); err == nil {
-		if err := checkWorkers(spec, t.Workers); err != nil {
-			writeError(w, http.StatusUnprocessableEntity, err.Error())
-			return
-		}
 		// Keep the spec's config, which the workers run with, in step.
 		spec.Config.Workers = t.Workers
 		if b, err := topology.EncodeSpec(spec); err == nil {
