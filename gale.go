@@ -27,6 +27,7 @@ import (
 
 	"github.com/gale-stream/gale/cluster/api"
 	"github.com/gale-stream/gale/cluster/binstore"
+	"github.com/gale-stream/gale/cluster/ckptstore"
 	"github.com/gale-stream/gale/cluster/supervisor"
 	"github.com/gale-stream/gale/runtime"
 	"github.com/gale-stream/gale/topology"
@@ -212,6 +213,11 @@ func runWorker(ctx context.Context, b *topology.Builder, args []string, o *optio
 	}
 	env := Env{Mode: ModeWorker, StateDir: a.StateDir, Assignment: a, Logger: logger}
 	ropts := runtime.Options{StateDir: a.StateDir, Epoch: a.Epoch}
+	if nodeAPI := os.Getenv(ckptstore.EnvNodeAPI); nodeAPI != "" {
+		// Under a node: checkpoints go through it to replicas on other
+		// nodes, so they outlive this one.
+		ropts.Space = ckptstore.NewSpace(nodeAPI, a.Token, a.Topology, nil)
+	}
 	if a.Workers > 1 {
 		plan, err := WorkerPlan(a)
 		if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/gale-stream/gale/cluster"
 	"github.com/gale-stream/gale/cluster/api"
 	"github.com/gale-stream/gale/cluster/binstore"
+	"github.com/gale-stream/gale/cluster/ckptstore"
 	"github.com/gale-stream/gale/cluster/supervisor"
 	"github.com/gale-stream/gale/internal/obs"
 	"github.com/gale-stream/gale/topology"
@@ -95,6 +96,11 @@ type Config struct {
 	// WorkerGrace is how long a worker has to stop after SIGTERM
 	// (supervisor default).
 	WorkerGrace time.Duration
+	// CheckpointReplicas is how many other nodes receive a copy of every
+	// checkpoint file and manifest the workers write through this node
+	// before the write succeeds (capped at the alive peers; see package
+	// cluster/ckptstore). Default: 2; negative: none.
+	CheckpointReplicas int
 	// Logger receives the node's logs. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -215,6 +221,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		Logger:     d.logger,
 		Registerer: reg,
 		Grace:      cfg.WorkerGrace,
+		// Workers reach their checkpoint storage through this node's API,
+		// on loopback; they authenticate with their assignment's token.
+		Env: []string{ckptstore.EnvNodeAPI + "=" + localURL(ln.Addr())},
 	})
 	if err != nil {
 		return fail(err)
@@ -241,7 +250,21 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 		metricsAddr = d.obs.Addr()
 	}
+	ckpt, err := ckptstore.New(ckptstore.Config{
+		Dir:        filepath.Join(cfg.DataDir, "checkpoints"),
+		Self:       node.ID(),
+		Peers:      d.checkpointPeers,
+		Replicas:   cfg.CheckpointReplicas,
+		Token:      cfg.Token,
+		Logger:     d.logger,
+		Registerer: reg,
+	})
+	if err != nil {
+		return fail(err)
+	}
 	srv, err := api.NewServer(api.Config{
+		Checkpoints: ckpt,
+		WorkerToken: d.topologyToken,
 		Cluster:     node,
 		Store:       store,
 		Workers:     sup,
@@ -536,6 +559,42 @@ func workerAddrs(a *cluster.Assignment, dataAddr map[string]string) map[cluster.
 		}
 	}
 	return out
+}
+
+// checkpointPeers lists the alive nodes other than this one, where
+// checkpoints are replicated and looked for.
+func (d *Daemon) checkpointPeers() []ckptstore.Peer {
+	var out []ckptstore.Peer
+	for _, m := range d.node.Members() {
+		if m.Alive() && m.ID != d.node.ID() && m.Meta.APIAddr != "" {
+			out = append(out, ckptstore.Peer{ID: m.ID, API: "http://" + m.Meta.APIAddr})
+		}
+	}
+	return out
+}
+
+// topologyToken is the token the workers of a submitted topology hold
+// (their assignment's Token), which opens its checkpoints on the API.
+func (d *Daemon) topologyToken(topology string) (string, bool) {
+	for _, t := range d.node.Topologies() {
+		if t.Name == topology {
+			return d.workerToken(t.Name, t.BinarySHA256), true
+		}
+	}
+	return "", false
+}
+
+// localURL is the URL at which this host reaches a listener: loopback when
+// it listens on every address.
+func localURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // loopback reports whether addr binds only loopback addresses.

@@ -32,6 +32,18 @@
 // workers of one topology authenticate each other with a token derived
 // from the cluster's API token.
 //
+// # Checkpoints
+//
+// The node stores its workers' checkpoints and replicates them to
+// [Config.CheckpointReplicas] other nodes (package cluster/ckptstore),
+// through endpoints of its API under /v1/checkpoints/. Every worker gets
+// the environment variable GALE_NODE_API (ckptstore.EnvNodeAPI), the
+// node's API on loopback, and authenticates there with its assignment's
+// token; the package gale's worker mode builds its runtime's checkpoint
+// space from them. After a node dies, the workers that move elsewhere read
+// their namespaces through their new node, which fetches what it lacks
+// from the survivors.
+//
 // # Metrics
 //
 // The node serves Prometheus on [Config.MetricsAddr]: /metrics (cluster,
@@ -49,6 +61,7 @@
 // # Files
 //
 // Under [Config.DataDir]: binaries/ (the store, by sha256),
+// checkpoints/TOPOLOGY/NAMESPACE/ (this node's copies of checkpoints),
 // binaries.scratch/ (where uploads run `spec`), workers/TOPOLOGY/INDEX/
 // (assignment.json, worker.log, state/), and node.json, which says where
 // the node listens once it is up.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gale-stream/gale"
+	"github.com/gale-stream/gale/cluster/ckptstore"
 	"github.com/gale-stream/gale/cluster/daemon"
 )
 
@@ -19,6 +20,7 @@ func newNodeCmd(level *string) *cobra.Command {
 		cfg        daemon.Config
 		gossipKey  string
 		trustedKey string
+		replicas   int
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -35,6 +37,13 @@ it. With --trusted-key it accepts only binaries signed by that ed25519 key.`,
 				return err
 			}
 			cfg.Logger = logger
+			if replicas < 0 {
+				return fmt.Errorf("--checkpoint-replicas %d: want 0 or more", replicas)
+			}
+			cfg.CheckpointReplicas = replicas
+			if replicas == 0 {
+				cfg.CheckpointReplicas = -1 // daemon.Config: negative is none, 0 the default
+			}
 			if gossipKey != "" {
 				k, err := decodeKey(gossipKey)
 				if err != nil {
@@ -78,6 +87,7 @@ it. With --trusted-key it accepts only binaries signed by that ed25519 key.`,
 	f.BoolVar(&cfg.Insecure, "insecure", false, "allow unencrypted gossip (development only) (env GALE_INSECURE)")
 	f.BoolVar(&cfg.LocalGossip, "local-gossip", false, "fast loopback gossip timings (tests, one machine) (env GALE_LOCAL_GOSSIP)")
 	f.DurationVar(&cfg.JoinTimeout, "join-timeout", daemon.DefaultJoinTimeout, "how long to retry joining the seeds (env GALE_JOIN_TIMEOUT)")
+	f.IntVar(&replicas, "checkpoint-replicas", ckptstore.DefaultReplicas, "other nodes that must hold a copy of every checkpoint file written through this node before the write succeeds (capped at the alive nodes; 0 keeps checkpoints on this node only) (env GALE_CHECKPOINT_REPLICAS)")
 	f.DurationVar(&cfg.WorkerGrace, "worker-grace", 0, "time a worker has to stop after SIGTERM (default 10s) (env GALE_WORKER_GRACE)")
 	return cmd
 }
