@@ -105,8 +105,17 @@
 // receiving component gets its own link from each worker, so that blocked
 // links wait only on components downstream and cannot deadlock; tracking
 // traffic has a link of its own and never waits on a task's goroutine.
-// Every worker runs ackers for its own spouts. Exactly-once across several
-// workers is not wired yet.
+// Every worker runs ackers for its own spouts.
+//
+// An ExactlyOnce topology in several workers runs in sessions that worker 0
+// leads (see [Run] and Options.Space): it triggers every checkpoint on
+// every worker, records a checkpoint as complete in the shared checkpoint
+// space only when every worker has stored its part, and after any failure
+// (a task, a worker's process, the leader itself) starts a new session in
+// which every worker restores that checkpoint, each task taking its own key
+// groups from the parts of all the old workers (so a changed placement or
+// number of workers restores too). Links carry their session in the
+// handshake, so nothing of an earlier session reaches a later one.
 //
 // # Metrics
 //

@@ -15,10 +15,8 @@
 // The worker reads its [Assignment] from a JSON file: the topology, its
 // index among the topology's workers, the epoch (fencing token) it runs
 // under, its tasks and key groups, its state directory, and its peers (the
-// other workers and the data addresses of their nodes). Today one worker
-// runs a whole topology in one process; when workers exchange tuples over
-// TCP they will find each other through Peers, with no change to the
-// handoff.
+// other workers and the data addresses of their nodes), through which the
+// workers of one topology find each other and exchange tuples over TCP.
 //
 // # Concurrency
 //
