@@ -193,6 +193,9 @@ func (c *coordinator) trigger(id uint64) {
 	for _, e := range c.l.spouts {
 		e.in.ctrl.push(ctrlMsg{kind: ctrlCheckpoint, id: c.inFlight})
 	}
+	if c.tasks == 0 {
+		c.finish() // a worker without tasks of its own
+	}
 }
 
 // command carries out the leader's command.
@@ -232,6 +235,11 @@ func (c *coordinator) ack(a ckptAck) {
 	if len(c.reported) < c.tasks {
 		return
 	}
+	c.finish()
+}
+
+// finish takes the store's checkpoint once every task has reported.
+func (c *coordinator) finish() {
 	id := c.inFlight
 	if c.failed != nil {
 		c.abandon(c.failed)

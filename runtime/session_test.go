@@ -249,3 +249,21 @@ func TestExactlyOnceAcrossWorkersNeedsSpace(t *testing.T) {
 		t.Fatal("Start of an exactly-once topology in several workers: nil error, want a pointer to Run")
 	}
 }
+
+// TestExactlyOnceWorkerWithoutTasks places two tasks on three workers, so
+// the leader runs none: it still leads, its empty part counts, and the
+// checkpoints complete.
+func TestExactlyOnceWorkerWithoutTasks(t *testing.T) {
+	const n, keys, spoutTasks = 2000, 10, 1
+	var failArmed atomic.Bool
+	failArmed.Store(true)
+	topo, res, exhausted := checkerTopology(t, "eo-idle", n, keys, spoutTasks, 1, &failArmed)
+	ws := runWorkerSet(t, topo, 3)
+	eventually(t, 30*time.Second, "the injected failure", func() bool { return !failArmed.Load() })
+	exhausted.mu.Lock()
+	clear(exhausted.tasks)
+	exhausted.mu.Unlock()
+	waitDrained(t, ws, exhausted, spoutTasks)
+	ws.stopAll()
+	checkExact(t, res, n, keys, spoutTasks)
+}
