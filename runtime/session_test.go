@@ -144,6 +144,20 @@ func checkExact(t *testing.T, res *eoResult, n, keys, spoutTasks int) {
 	}
 }
 
+// waitRestored waits for the injected failure and for every spout task to
+// be restored after it, then forgets which tasks ran dry before.
+func waitRestored(t *testing.T, failArmed *atomic.Bool, exhausted *exhaustion, spoutTasks int) {
+	t.Helper()
+	eventually(t, 30*time.Second, "the injected failure and the restore after it", func() bool {
+		exhausted.mu.Lock()
+		defer exhausted.mu.Unlock()
+		return !failArmed.Load() && len(exhausted.restored) >= spoutTasks
+	})
+	exhausted.mu.Lock()
+	clear(exhausted.tasks)
+	exhausted.mu.Unlock()
+}
+
 // waitDrained waits until every spout task is exhausted and then a
 // checkpoint completes on every worker: its barriers followed the last
 // tuples, so the state it holds is final.
@@ -167,10 +181,7 @@ func TestExactlyOnceAcrossWorkers(t *testing.T) {
 	failArmed.Store(true)
 	topo, res, exhausted := checkerTopology(t, "eo-workers", n, keys, spoutTasks, 3, &failArmed)
 	ws := runWorkerSet(t, topo, 3)
-	eventually(t, 30*time.Second, "the injected failure", func() bool { return !failArmed.Load() })
-	exhausted.mu.Lock()
-	clear(exhausted.tasks)
-	exhausted.mu.Unlock()
+	waitRestored(t, &failArmed, exhausted, spoutTasks)
 	waitDrained(t, ws, exhausted, spoutTasks)
 	ws.stopAll()
 	exhausted.mu.Lock()
@@ -259,10 +270,7 @@ func TestExactlyOnceWorkerWithoutTasks(t *testing.T) {
 	failArmed.Store(true)
 	topo, res, exhausted := checkerTopology(t, "eo-idle", n, keys, spoutTasks, 1, &failArmed)
 	ws := runWorkerSet(t, topo, 3)
-	eventually(t, 30*time.Second, "the injected failure", func() bool { return !failArmed.Load() })
-	exhausted.mu.Lock()
-	clear(exhausted.tasks)
-	exhausted.mu.Unlock()
+	waitRestored(t, &failArmed, exhausted, spoutTasks)
 	waitDrained(t, ws, exhausted, spoutTasks)
 	ws.stopAll()
 	checkExact(t, res, n, keys, spoutTasks)
