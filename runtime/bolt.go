@@ -85,14 +85,14 @@ func (e *executor) boltEmit(stream topology.StreamID, values topology.Values, an
 		}
 	}
 	if !tracked {
-		t := e.newTuple(so, values)
+		t := e.newTuple(so, values, len(targets) == 1)
 		for _, dst := range targets {
 			e.enqueue(dst, t)
 		}
 		return
 	}
 	for _, dst := range targets {
-		t := e.newTuple(so, values)
+		t := e.newTuple(so, values, true)
 		for _, a := range anchors {
 			at, ok := a.(*tuple)
 			if !ok || len(at.edges) == 0 || at.done {
@@ -123,15 +123,16 @@ func (t *tuple) addEdge(root, id uint64) {
 	t.edges = append(t.edges, edge{root: root, id: id})
 }
 
-// ack acks t. Only tracked tuples carry a done flag: an untracked tuple
-// sent to several tasks is one shared object, so its flag would be written
-// by several goroutines; acking it twice has no effect anyway.
+// ack acks t. Only tuples with one receiver and tracked ones (which always
+// have one) carry a done flag: an untracked tuple sent to several tasks is
+// one shared object, so its flag would be written by several goroutines;
+// acking it twice has no effect anyway.
 func (e *executor) ack(t topology.Tuple) {
 	rt, ok := t.(*tuple)
 	if !ok {
 		return
 	}
-	if len(rt.edges) == 0 {
+	if !rt.own && len(rt.edges) == 0 {
 		e.tm.acked.Inc()
 		return
 	}
@@ -143,14 +144,21 @@ func (e *executor) ack(t topology.Tuple) {
 	for _, ed := range rt.edges {
 		e.sendAck(ackMsg{op: opAck, root: ed.root, val: ed.id ^ rt.ackVal})
 	}
+	if rt.returned && rt.own {
+		e.recycle(rt)
+	}
 }
 
 func (e *executor) fail(t topology.Tuple) {
 	rt, ok := t.(*tuple)
-	if !ok || (len(rt.edges) > 0 && rt.done) {
+	if !ok {
 		return
 	}
-	if len(rt.edges) > 0 {
+	keepsDone := rt.own || len(rt.edges) > 0
+	if keepsDone {
+		if rt.done {
+			return
+		}
 		rt.done = true
 	}
 	e.tm.failed.Inc()
@@ -158,10 +166,13 @@ func (e *executor) fail(t topology.Tuple) {
 		// No tuple is replayed alone under exactly-once: the topology
 		// restarts from its last complete checkpoint.
 		e.failTopology(fmt.Errorf("runtime: %s task %d failed a tuple from %s/%s", e.comp.ID, e.task, rt.Origin.Component, rt.Origin.Stream))
-		return
+	} else {
+		for _, ed := range rt.edges {
+			e.sendAck(ackMsg{op: opFail, root: ed.root})
+		}
 	}
-	for _, ed := range rt.edges {
-		e.sendAck(ackMsg{op: opFail, root: ed.root})
+	if rt.returned && rt.own {
+		e.recycle(rt)
 	}
 }
 
@@ -282,16 +293,31 @@ func (e *executor) executeBatch(ts []*tuple) {
 		e.sampleN++
 		if e.sampleN < latencySample {
 			e.execute(t)
-			continue
+		} else {
+			e.sampleN = 0
+			t0 := time.Since(start)
+			e.execute(t)
+			e.tm.execLatency.Observe((time.Since(start) - t0).Seconds())
 		}
-		e.sampleN = 0
-		t0 := time.Since(start)
-		e.execute(t)
-		e.tm.execLatency.Observe((time.Since(start) - t0).Seconds())
+		if t.own { // a shared tuple is not the task's to write
+			t.returned = true
+		}
 	}
 	if run > 0 {
 		e.lastExec.Add(float64(run))
 	}
+	// Recycle the tuples acked or failed during their Execute, in the
+	// batch's own slice; the others are recycled when acked (see ack).
+	k := 0
+	for _, t := range ts {
+		if t.own && t.done {
+			t.reset()
+			ts[k] = t
+			k++
+		}
+	}
+	clear(ts[k:])
+	putChunk(ts[:k])
 	busy := time.Since(start)
 	e.now = start.Add(busy)
 	e.tm.busy.Add(busy.Seconds())

@@ -99,10 +99,14 @@ type executor struct {
 	// downstream are the tasks that get an end marker when this task stops.
 	downstream []topology.TaskID
 
-	pend   [][]*tuple // pending batch per destination task id
-	dirty  []topology.TaskID
-	ackBuf [][]ackMsg // pending tracking messages per acker index
-	tbuf   []topology.TaskID
+	pend [][]*tuple // pending batch per destination task id
+	// free are recycled tuples for this task's emits, spare an empty slice
+	// for its next batch, and freeing the tuples this task recycled outside
+	// executeBatch (see tuplePool).
+	free, spare, freeing []*tuple
+	dirty                []topology.TaskID
+	ackBuf               [][]ackMsg // pending tracking messages per acker index
+	tbuf                 []topology.TaskID
 
 	tracking  bool
 	batchSize int
@@ -218,8 +222,50 @@ func (e *executor) targets(so *streamOut, values topology.Values, direct topolog
 	return dst, true
 }
 
-func (e *executor) newTuple(so *streamOut, values topology.Values) *tuple {
-	return &tuple{TupleData: topology.TupleData{Origin: so.origin, SourceTaskID: e.task, Vals: values}}
+// newTuple returns a tuple of stream so holding values. own says it goes to
+// one task only, which may then recycle it.
+func (e *executor) newTuple(so *streamOut, values topology.Values, own bool) *tuple {
+	t := e.takeTuple()
+	t.Origin, t.SourceTaskID, t.Vals, t.own = so.origin, e.task, values, own
+	return t
+}
+
+// takeTuple returns a reset tuple, recycled when there is one.
+func (e *executor) takeTuple() *tuple {
+	n := len(e.free)
+	if n == 0 {
+		p, _ := tuplePool.Get().(*[]*tuple)
+		if p == nil {
+			return new(tuple)
+		}
+		e.free = *p
+		n = len(e.free)
+	}
+	t := e.free[n-1]
+	e.free[n-1] = nil
+	e.free = e.free[:n-1]
+	if n == 1 {
+		// The emptied chunk carries the next batch.
+		if e.spare == nil && cap(e.free) >= e.batchSize {
+			e.spare = e.free
+		}
+		e.free = nil
+	}
+	return t
+}
+
+// recycle puts t, which this task received, acked or failed, and finished
+// executing, back for reuse.
+func (e *executor) recycle(t *tuple) {
+	t.reset()
+	if e.freeing == nil {
+		e.freeing = make([]*tuple, 0, e.batchSize)
+	}
+	e.freeing = append(e.freeing, t)
+	if len(e.freeing) >= e.batchSize {
+		putChunk(e.freeing)
+		e.freeing = nil
+	}
 }
 
 // enqueue adds t to the pending batch of task dst, sending the batch when it
@@ -229,7 +275,9 @@ func (e *executor) enqueue(dst topology.TaskID, t *tuple) {
 	if len(b) == 0 {
 		e.dirty = append(e.dirty, dst)
 		if b == nil {
-			b = make([]*tuple, 0, e.batchSize)
+			if b, e.spare = e.spare, nil; b == nil {
+				b = make([]*tuple, 0, e.batchSize)
+			}
 		}
 	}
 	b = append(b, t)

@@ -81,7 +81,7 @@ func (e *executor) spoutEmit(stream topology.StreamID, values topology.Values, m
 		if len(targets) == 0 {
 			return
 		}
-		t := e.newTuple(so, values)
+		t := e.newTuple(so, values, len(targets) == 1)
 		for _, dst := range targets {
 			e.enqueue(dst, t)
 		}
@@ -104,7 +104,7 @@ func (e *executor) startTree(so *streamOut, values topology.Values, msgID any, t
 	root := e.localRoot()
 	var sum uint64
 	for _, dst := range targets {
-		t := e.newTuple(so, values)
+		t := e.newTuple(so, values, true)
 		id := e.newID()
 		t.edge0[0] = edge{root: root, id: id}
 		t.edges = t.edge0[:]

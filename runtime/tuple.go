@@ -1,6 +1,10 @@
 package runtime
 
-import "github.com/gale-stream/gale/topology"
+import (
+	"sync"
+
+	"github.com/gale-stream/gale/topology"
+)
 
 // edge places a tuple in one spout tuple tree: the tree's root id and the
 // tuple's own edge id in it.
@@ -22,8 +26,41 @@ type tuple struct {
 	// ackVal is the XOR of the edge ids of the children anchored to this
 	// tuple. Only the receiving task's goroutine touches it.
 	ackVal uint64
-	// done is set when the receiving task acked or failed the tuple.
+	// done is set when the receiving task acked or failed the tuple. It is
+	// kept only for tuples with one receiver (own) or tracked ones.
 	done bool
+	// own says the tuple has exactly one receiving task in this process,
+	// which may therefore recycle it (see recycle).
+	own bool
+	// returned is set once Execute returned for the tuple.
+	returned bool
+}
+
+// Recycling. [topology.Tuple] lets a bolt keep an input only until it acked
+// or failed it, so once both Execute returned and the tuple was acked or
+// failed, the receiving task puts it back for the next emit, which spares
+// the allocation and the garbage collection of one tuple per emitted tuple.
+// A tuple sent to several tasks (own false) is never recycled, nor one that
+// came from another worker or a tick.
+//
+// Tuples travel from the emitting task to the receiving one in batches, and
+// back in chunks through tuplePool: the receiver collects freed tuples in the
+// slice its batch came in and puts it in the pool; an emitter takes a chunk
+// when it runs out, pops tuples from it, and uses the emptied slice for its
+// next batch. A chunk costs the pool one Get and one Put, not every tuple.
+var tuplePool sync.Pool // of *[]*tuple, each a chunk of reset tuples
+
+// reset clears t for reuse.
+func (t *tuple) reset() { *t = tuple{} }
+
+// putChunk puts a chunk of reset tuples into the pool.
+func putChunk(ts []*tuple) {
+	if len(ts) == 0 {
+		return
+	}
+	p := new([]*tuple)
+	*p = ts
+	tuplePool.Put(p)
 }
 
 // msgKind tells apart what travels through a task's data queue. Barriers and

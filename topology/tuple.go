@@ -27,8 +27,12 @@ type Values []any
 //
 // A Tuple handed to [Bolt.Execute] belongs to the runtime. The bolt may keep it
 // until it has acked or failed it (to anchor to it, or to batch it), but must
-// not modify its values. Byte slices among the values may be reused after the
-// tuple is acked or failed, so copy what you keep longer.
+// not modify its values. Once the tuple is acked or failed and Execute has
+// returned, the runtime may reuse the Tuple for another input: do not touch
+// it afterwards, nor ack or fail it again. The Values slice itself is not
+// reused, so a bolt may keep t.Values() (or emit it) past the ack. Byte
+// slices among the values may be reused after the tuple is acked or failed,
+// so copy what you keep longer.
 //
 // The typed getters (String, Int64, ...) panic with a [*FieldError] when the
 // field does not exist or holds another type, as Storm's getters throw; the
