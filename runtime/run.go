@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gale-stream/gale/internal/promreg"
 	"github.com/gale-stream/gale/state"
 	"github.com/gale-stream/gale/topology"
 )
@@ -85,6 +86,10 @@ func Run(ctx context.Context, t *topology.Topology, opts Options) error {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	restarts, err := newRestartCounter(opts.Registerer, t.Name())
+	if err != nil {
+		return fmt.Errorf("runtime: topology %s: register metrics: %w", t.Name(), err)
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		l, err := Start(ctx, t, opts)
@@ -101,6 +106,7 @@ func Run(ctx context.Context, t *topology.Topology, opts Options) error {
 			return err
 		}
 		logger.Warn("restarting topology from its last checkpoint", "topology", t.Name(), "err", err, "backoff", backoff)
+		restarts.Inc()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -108,4 +114,18 @@ func Run(ctx context.Context, t *topology.Topology, opts Options) error {
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
+}
+
+// newRestartCounter returns the counter of restarts from a checkpoint.
+func newRestartCounter(reg prometheus.Registerer, topo string) (prometheus.Counter, error) {
+	c := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "gale", Subsystem: "topology", Name: "restarts_total",
+		Help: "Times this worker restarted the topology from its last complete checkpoint after a failure (exactly-once only).",
+	})
+	if reg == nil {
+		return c, nil
+	}
+	var err error
+	c = promreg.Register(prometheus.WrapRegistererWith(prometheus.Labels{"topology": topo}, reg), c, &err)
+	return c, err
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gale-stream/gale/runtime/internal/wire"
 	"github.com/gale-stream/gale/runtime/transport"
 	"github.com/gale-stream/gale/state"
@@ -201,6 +203,8 @@ type sessions struct {
 	// Owned by the run goroutine.
 	session uint64
 	local   *Local
+	// restarts counts the sessions this process ran after its first.
+	restarts prometheus.Counter
 	// failed is the last session that failed here; this worker does not
 	// run it again (the leader starts a new one).
 	failed uint64
@@ -237,6 +241,10 @@ func runSessions(ctx context.Context, t *topology.Topology, opts Options) error 
 	}
 	s.mu.changed = make(chan struct{})
 	s.lead.backoff = 100 * time.Millisecond
+	var err error
+	if s.restarts, err = newRestartCounter(opts.Registerer, t.Name()); err != nil {
+		return fmt.Errorf("runtime: topology %s: register metrics: %w", t.Name(), err)
+	}
 	if err := validatePlan(t, p); err != nil {
 		return err
 	}
@@ -528,6 +536,9 @@ func (s *sessions) start(ctx context.Context, session, restore uint64) {
 	if session == s.session && s.local != nil {
 		s.reportStarted()
 		return // a repeated start
+	}
+	if s.session != 0 {
+		s.restarts.Inc()
 	}
 	s.stopLocal()
 	s.session = session

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gale-stream/gale/runtime/internal/wire"
 	"github.com/gale-stream/gale/state"
 	"github.com/gale-stream/gale/topology"
@@ -25,6 +27,7 @@ type workerSet struct {
 	mu      sync.Mutex
 	cancels []context.CancelFunc
 	dones   []chan error
+	regs    []*prometheus.Registry // each process's registry
 }
 
 func runWorkerSet(t *testing.T, topo *topology.Topology, n int) *workerSet {
@@ -39,6 +42,7 @@ func runWorkerSet(t *testing.T, topo *topology.Topology, n int) *workerSet {
 		space:   state.NewDirSpace(t.TempDir()),
 		cancels: make([]context.CancelFunc, n),
 		dones:   make([]chan error, n),
+		regs:    make([]*prometheus.Registry, n),
 	}
 	for i := range n {
 		ws.start(i)
@@ -53,10 +57,11 @@ func (ws *workerSet) start(i int) {
 	done := make(chan error, 1)
 	plan := ws.plan
 	plan.Index = i
-	opts := Options{Logger: testLogger(ws.t).With("test-worker", i), StateDir: ws.t.TempDir(), Space: ws.space, Worker: &plan}
+	reg := newTestRegistry()
+	opts := Options{Logger: testLogger(ws.t).With("test-worker", i), StateDir: ws.t.TempDir(), Space: ws.space, Worker: &plan, Registerer: reg}
 	go func() { done <- Run(ctx, ws.topo, opts) }()
 	ws.mu.Lock()
-	ws.cancels[i], ws.dones[i] = cancel, done
+	ws.cancels[i], ws.dones[i], ws.regs[i] = cancel, done, reg
 	ws.mu.Unlock()
 }
 
@@ -189,6 +194,14 @@ func TestExactlyOnceAcrossWorkers(t *testing.T) {
 	exhausted.mu.Unlock()
 	if restored < spoutTasks {
 		t.Errorf("spout tasks were restored %d times; want every one of the %d restored after the failure", restored, spoutTasks)
+	}
+	for i, reg := range ws.regs {
+		if n := counterSum(t, reg, "gale_topology_restarts_total", map[string]string{"topology": "eo-workers"}); n < 1 {
+			t.Errorf("worker %d: gale_topology_restarts_total = %v, want at least 1", i, n)
+		}
+		if n := counterSum(t, reg, "gale_checkpoint_completed_total", nil); n < 1 {
+			t.Errorf("worker %d: gale_checkpoint_completed_total = %v, want at least 1", i, n)
+		}
 	}
 	checkExact(t, res, n, keys, spoutTasks)
 }
