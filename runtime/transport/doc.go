@@ -35,8 +35,9 @@
 // # Flow control and backpressure
 //
 // The server decodes frames on a reader goroutine (validating every value
-// but leaving tuple values encoded, see [Handler]) and queues them for a
-// handler goroutine, at most CreditWindow per connection. It returns a
+// but leaving tuple values encoded) and queues them for a handler
+// goroutine, which decodes the values (unless [Options.LazyValues], see
+// [Handler]) and calls the Handler, at most CreditWindow per connection. It returns a
 // frame's credit only after [Handler] has returned, in grants of a quarter
 // window (the rest within a millisecond once the queue is empty), so a busy
 // link sends one credit frame per several batches. A sender without credit blocks in [Client.Send] (until

@@ -33,14 +33,15 @@ type Peer struct {
 // must return promptly once ctx is cancelled, which happens when the server
 // is closed.
 //
-// Tuples arrive with their values still encoded: Tuple.Raw is set (and
-// validated) and Tuple.Values is nil. Decode them where they are used, with
-// a wire.ValueDecoder per goroutine, or read single values without
-// allocating through Raw's typed accessors (StringAt, Int64At, ...). That
-// keeps the connection's reader from spending a core boxing values, and
-// spreads decoding over the tasks that consume the tuples. A tuple
-// forwarded unchanged to another worker is re-sent from Raw without
-// re-encoding.
+// Tuples arrive decoded: Tuple.Values holds the values, decoded (on the
+// goroutine that calls Handler, into chunks the garbage collector need not
+// scan: see runtime/internal/wire, flat.go); they must not be modified.
+// Tuple.Raw
+// holds them still encoded, so a tuple forwarded unchanged to another
+// worker is re-sent from Raw without re-encoding. With
+// [Options.LazyValues] the reader only validates values and leaves Values
+// nil: a Handler that reads single values through Raw's typed accessors
+// (StringAt, Int64At, ...) then decodes nothing it does not read.
 //
 // b and its Items slice are reused once Handler returns; everything the
 // items reference (streams, raw values, edges) is not, and may be kept.
@@ -75,6 +76,11 @@ type Options struct {
 	// Handler receives the batches a server reads. Required for a
 	// [Server] and a [Transport]; unused by a [Client].
 	Handler Handler
+	// LazyValues makes a server leave tuple values encoded (Tuple.Values
+	// nil, Tuple.Raw validated), for a Handler that reads them through
+	// Raw's typed accessors or a wire.ValueDecoder. Default: values are
+	// decoded before the Handler is called (see Handler).
+	LazyValues bool
 
 	// TLS enables TLS when set. A server uses it as is, so set ClientAuth to
 	// tls.RequireAndVerifyClientCert and ClientCAs for mutual TLS; a client

@@ -228,7 +228,10 @@ func (s *Server) handshake(nc net.Conn, fr *frameReader) (Peer, error) {
 // read reads batch frames into c.work until the connection ends. It returns
 // nil on a clean end of stream or when the server closes.
 func (s *Server) read(c *serverConn, fr *frameReader) error {
-	dec := wire.Decoder{Lazy: true} // values are decoded by whoever uses them
+	// Values are only validated here; the handler goroutine decodes them
+	// (unless LazyValues), which splits the receiving work in two halves
+	// that run in parallel.
+	dec := wire.Decoder{Lazy: true}
 	for {
 		b, err := fr.next(s.opts.MaxFrameSize)
 		if err != nil {
@@ -266,6 +269,7 @@ const creditDelay = time.Millisecond
 // the remainder follows within creditDelay, so a sender waiting for its
 // last frames to be confirmed (Client.Shutdown) is not kept waiting.
 func (s *Server) handle(c *serverConn) {
+	var vd wire.ValueDecoder // one per connection, so its chunks fill up
 	threshold := uint32(max(1, s.opts.CreditWindow/4))
 	var pending uint32
 	var buf []byte
@@ -303,7 +307,7 @@ func (s *Server) handle(c *serverConn) {
 		}
 		if s.ctx.Err() != nil {
 			s.m.dropped.Inc()
-		} else {
+		} else if s.opts.LazyValues || s.decodeValues(c, &vd, &f.Batch) {
 			s.opts.Handler(s.ctx, c.peer, &f.Batch)
 		}
 		// Truncate without clearing: the frame is reused within the window,
@@ -319,6 +323,27 @@ func (s *Server) handle(c *serverConn) {
 			armed = true
 		}
 	}
+}
+
+// decodeValues sets the Values of every tuple of b from its Raw. The reader
+// validated them, so this cannot fail short of a bug; if it does, the batch
+// is dropped and the connection closed, as for a malformed frame.
+func (s *Server) decodeValues(c *serverConn, vd *wire.ValueDecoder, b *wire.Batch) bool {
+	for i := range b.Items {
+		t := &b.Items[i].Tuple
+		if b.Items[i].Kind != wire.KindTuple || t.Values != nil {
+			continue
+		}
+		vals, err := vd.Decode(t.Raw)
+		if err != nil {
+			s.m.errors[errKindMalformed].Inc()
+			c.log.Error("transport dropping a batch whose values do not decode", "err", err)
+			c.nc.Close()
+			return false
+		}
+		t.Values = vals
+	}
+	return true
 }
 
 // Shutdown stops accepting, closes every connection, and waits until the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,11 +21,20 @@ import (
 )
 
 func TestSendReceive(t *testing.T) {
+	t.Run("decoded", func(t *testing.T) { testSendReceive(t, false) })
+	t.Run("lazy", func(t *testing.T) { testSendReceive(t, true) })
+}
+
+// testSendReceive sends batches of every item kind and checks what the
+// handler got, after a garbage collection: the received values are kept
+// past the handler, and must survive it intact.
+func testSendReceive(t *testing.T, lazy bool) {
 	reg := prometheus.NewPedanticRegistry()
 	rec := newReceived()
 	opts := baseOptions(t, reg)
 	opts.Handler = rec.handler
 	opts.Worker = 1
+	opts.LazyValues = lazy
 	srv := startServer(t, opts)
 	copts := baseOptions(t, reg)
 	copts.Worker = 2
@@ -43,6 +53,9 @@ func TestSendReceive(t *testing.T) {
 		}
 	}
 	waitFor(t, "all batches", func() bool { return rec.count() == n })
+	for range 2 {
+		runtime.GC()
+	}
 
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -55,13 +68,21 @@ func TestSendReceive(t *testing.T) {
 		word, _ := tu.Raw.StringAt(0)
 		seq, _ := tu.Raw.Int64At(1)
 		if b.Items[0].Kind != wire.KindTuple || tu.Stream != "default" || word != "word" ||
-			seq != int64(i) || tu.SourceTask != 1 || tu.Values != nil {
+			seq != int64(i) || tu.SourceTask != 1 || (tu.Values == nil) != lazy {
 			t.Fatalf("batch %d: first item %+v", i, b.Items[0])
 		}
-		var vd wire.ValueDecoder
-		vals, err := vd.Decode(tu.Raw)
-		if err != nil || len(vals) != 3 || vals[0] != "word" || vals[1] != int64(i) || vals[2] != int64(0) {
-			t.Fatalf("batch %d: values %v, %v", i, vals, err)
+		for j, it := range b.Items[:len(b.Items)-4] {
+			vals := it.Tuple.Values
+			if lazy {
+				var vd wire.ValueDecoder
+				var err error
+				if vals, err = vd.Decode(it.Tuple.Raw); err != nil {
+					t.Fatalf("batch %d item %d: decode: %v", i, j, err)
+				}
+			}
+			if len(vals) != 3 || vals[0] != "word" || vals[1] != int64(i) || vals[2] != int64(j) {
+				t.Fatalf("batch %d item %d: values %v", i, j, vals)
+			}
 		}
 		last := b.Items[len(b.Items)-4:]
 		if last[0].Barrier.Checkpoint != uint64(i) || last[1].Watermark.Time != ts.UnixNano()+int64(i) ||

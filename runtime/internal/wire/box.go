@@ -55,7 +55,10 @@ type arena struct {
 	// anys is the unused tail of the current chunk of value slots; decoded
 	// value lists are carved from it with a full slice expression, so an
 	// append by the owner reallocates instead of overwriting a neighbour.
-	anys    []any
+	anys []any
+	// flat holds the tuples decoded without boxing (see flat.go); the
+	// slots below serve the others.
+	flat    flatArena
 	ints    slots[int64]
 	floats  slots[float64]
 	strings slots[string]

@@ -40,10 +40,38 @@ type Decoder struct {
 
 	// discard makes readValue validate without producing values.
 	discard bool
+	// streams interns stream names, so a reused item whose stream did not
+	// change is not written (a pointer store costs a write barrier while
+	// the collector marks), and names do not pin their frames.
+	streams map[string]string
 	// a holds the chunks values are carved from; nil boxes the ordinary
 	// way (one-off decodes such as the accessors of RawValues). It is a
 	// pointer to keep Decoder small, since accessors make one per call.
 	a *arena
+}
+
+// maxStreams bounds the stream names a Decoder interns; others alias the
+// frame.
+const maxStreams = 64
+
+// stream returns name as a string: an interned copy, or aliasing the input
+// once maxStreams names are interned.
+func (d *Decoder) stream(name []byte) string {
+	if s, ok := d.streams[string(name)]; ok {
+		return s
+	}
+	if len(name) == 0 {
+		return ""
+	}
+	if len(d.streams) >= maxStreams {
+		return unsafe.String(&name[0], len(name))
+	}
+	if d.streams == nil {
+		d.streams = make(map[string]string)
+	}
+	s := string(name)
+	d.streams[s] = s
+	return s
 }
 
 // Reset makes d read from b.
@@ -779,9 +807,8 @@ func (d *Decoder) readTuple(n int, t *Tuple) error {
 	// Inline the usual fixstr stream name and fixarray value list.
 	if c := d.peekByte(); c&0xe0 == 0xa0 && int(c&0x1f) < len(d.b)-d.off {
 		sn := int(c & 0x1f)
-		t.Stream = ""
-		if sn > 0 {
-			t.Stream = unsafe.String(&d.b[d.off+1], sn)
+		if name := d.b[d.off+1 : d.off+1+sn]; string(name) != t.Stream {
+			t.Stream = d.stream(name)
 		}
 		d.off += 1 + sn
 	} else if t.Stream, err = d.ReadString(); err != nil {
@@ -796,10 +823,15 @@ func (d *Decoder) readTuple(n int, t *Tuple) error {
 	}
 	vstart := d.off
 	if d.Lazy {
-		t.Values = nil
+		if t.Values != nil {
+			t.Values = nil
+		}
 		if err := d.checkValues(nv); err != nil {
 			return err
 		}
+	} else if vals, size, ok := d.a.flat.decodeAt(d.b[d.off:], nv); ok {
+		t.Values = vals
+		d.off += size
 	} else {
 		vals := d.allocAnys(nv)
 		if err := d.readValues(vals); err != nil {

@@ -57,6 +57,18 @@
 // parallel. A tuple whose Values are nil is encoded from its Raw bytes, so
 // forwarding a received tuple costs a copy, not a re-encode.
 //
+// # Flat decoding
+//
+// Values decoded into []any (by an eager [Decoder] or a [ValueDecoder]) go,
+// for tuples of scalars, strings, byte slices and timestamps, into chunks
+// of pointer-free memory that the garbage collector does not scan: the
+// []any, the boxed values and copies of the strings and bytes, all in one
+// chunk whose only pointers point into itself or into static memory. That
+// takes decoded tuples out of the collector's work and their stores out of
+// its write barriers, which had cost as much as decoding. The rule it adds
+// is the runtime's existing one: never modify a decoded value list. See
+// flat.go for the argument.
+//
 // # Safety
 //
 // The [Decoder] never panics on input and checks every length against the
@@ -65,7 +77,8 @@
 // [MaxDepth] levels.
 //
 // Strings and byte slices returned by a [Decoder] alias its input instead of
-// copying it: [DecodeFrame] copies the input once and decodes from the copy,
+// copying it (except values decoded flat, which are copied into their chunk,
+// and interned stream names): [DecodeFrame] copies the input once and decodes from the copy,
 // [Decoder.DecodeOwned] decodes in place from a buffer the caller hands over.
 // A single retained string keeps the whole frame buffer alive.
 package wire

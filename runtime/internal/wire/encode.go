@@ -276,62 +276,70 @@ func (e *Encoder) writeValue(v any, depth int) error {
 	return nil
 }
 
-// writeTuple appends a tuple item: [kind, dest, source, stream, values, edges].
-// The common value types are appended inline; the rest go through writeValue.
-func (e *Encoder) writeTuple(t *Tuple) error {
-	b := append(e.B, 0x96, byte(KindTuple))
-	b = appendInt(b, int64(t.Dest))
-	b = appendInt(b, int64(t.SourceTask))
-	b = appendString(b, t.Stream)
-	if t.Values == nil && t.Raw.n > 0 {
-		e.B = b
-		e.WriteArrayHeader(t.Raw.n)
-		b = append(e.B, t.Raw.b...)
-		goto edges
-	}
-	if len(t.Values) <= 15 {
-		b = append(b, 0x90|byte(len(t.Values)))
+// appendTuple appends a tuple item: [kind, dest, source, stream, values,
+// edges]. It works on a local slice, not through an Encoder, so that the
+// hot path stores no slice header through a pointer (each such store costs
+// a write barrier while the garbage collector marks). The common value
+// types are appended inline; the rest go through writeValue.
+func appendTuple(b []byte, t *Tuple) ([]byte, error) {
+	if uint32(t.Dest) <= 0x7f && uint32(t.SourceTask) <= 0x7f && len(t.Stream) <= 31 {
+		b = append(b, 0x96, byte(KindTuple), byte(t.Dest), byte(t.SourceTask), 0xa0|byte(len(t.Stream)))
+		b = append(b, t.Stream...)
 	} else {
-		e.B = b
-		e.WriteArrayHeader(len(t.Values))
-		b = e.B
+		b = append(b, 0x96, byte(KindTuple))
+		b = appendInt(b, int64(t.Dest))
+		b = appendInt(b, int64(t.SourceTask))
+		b = appendString(b, t.Stream)
 	}
-	for _, v := range t.Values {
-		switch x := v.(type) {
-		case string:
-			b = appendString(b, x)
-		case int64:
-			b = appendInt(b, x)
-		case int:
-			b = appendInt(b, int64(x))
-		default:
-			e.B = b
-			if err := e.writeValue(v, 1); err != nil {
-				return fmt.Errorf("wire: stream %s from task %d: %w", t.Stream, t.SourceTask, err)
+	if t.Values == nil && t.Raw.n > 0 {
+		b = appendArrayHeader(b, t.Raw.n)
+		b = append(b, t.Raw.b...)
+	} else {
+		b = appendArrayHeader(b, len(t.Values))
+		for _, v := range t.Values {
+			switch x := v.(type) {
+			case string:
+				b = appendString(b, x)
+			case int64:
+				b = appendInt(b, x)
+			case int:
+				b = appendInt(b, int64(x))
+			default:
+				e := Encoder{B: b}
+				if err := e.writeValue(v, 1); err != nil {
+					return b, fmt.Errorf("wire: stream %s from task %d: %w", t.Stream, t.SourceTask, err)
+				}
+				b = e.B
 			}
-			b = e.B
 		}
 	}
-edges:
 	if len(t.Edges) == 0 {
-		e.B = append(b, 0x90)
-		return nil
+		return append(b, 0x90), nil
 	}
-	e.B = b
-	e.WriteArrayHeader(2 * len(t.Edges))
-	b = e.B
+	b = appendArrayHeader(b, 2*len(t.Edges))
 	for _, ed := range t.Edges {
 		b = appendUint(b, ed.Root)
 		b = appendUint(b, ed.ID)
 	}
-	e.B = b
-	return nil
+	return b, nil
+}
+
+func appendArrayHeader(b []byte, n int) []byte {
+	switch {
+	case n <= 15:
+		return append(b, 0x90|byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, mpArray16), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, mpArray32), uint32(n))
 }
 
 func (e *Encoder) writeItem(it *Item) error {
 	switch it.Kind {
 	case KindTuple:
-		return e.writeTuple(&it.Tuple)
+		b, err := appendTuple(e.B, &it.Tuple)
+		e.B = b
+		return err
 	case KindBarrier:
 		e.B = append(e.B, 0x94, byte(KindBarrier))
 		e.WriteUint(it.Barrier.Checkpoint)
@@ -364,15 +372,11 @@ func (e *Encoder) writeItem(it *Item) error {
 // dst and returns the extended buffer. On error dst is returned unchanged
 // in length.
 func AppendFrame(dst []byte, f *Frame) ([]byte, error) {
+	if f.Kind == KindBatch {
+		return AppendBatch(dst, &f.Batch)
+	}
 	e := Encoder{B: append(dst, byte(f.Kind))}
 	switch f.Kind {
-	case KindBatch:
-		e.WriteArrayHeader(len(f.Batch.Items))
-		for i := range f.Batch.Items {
-			if err := e.writeItem(&f.Batch.Items[i]); err != nil {
-				return dst, err
-			}
-		}
 	case KindHello:
 		e.B = append(e.B, 0x95)
 		e.WriteString(f.Hello.Topology)
@@ -394,12 +398,20 @@ func AppendFrame(dst []byte, f *Frame) ([]byte, error) {
 
 // AppendBatch appends b as a [KindBatch] frame; see [AppendFrame].
 func AppendBatch(dst []byte, b *Batch) ([]byte, error) {
-	e := Encoder{B: append(dst, byte(KindBatch))}
-	e.WriteArrayHeader(len(b.Items))
+	buf := appendArrayHeader(append(dst, byte(KindBatch)), len(b.Items))
 	for i := range b.Items {
-		if err := e.writeItem(&b.Items[i]); err != nil {
+		it := &b.Items[i]
+		var err error
+		if it.Kind == KindTuple {
+			buf, err = appendTuple(buf, &it.Tuple)
+		} else {
+			e := Encoder{B: buf}
+			err = e.writeItem(it)
+			buf = e.B
+		}
+		if err != nil {
 			return dst, err
 		}
 	}
-	return e.B, nil
+	return buf, nil
 }

@@ -263,11 +263,16 @@ type ValueDecoder struct {
 	d Decoder
 }
 
-// Decode returns r's values. The slice and the values are the caller's;
-// strings and byte slices alias the frame r came from.
+// Decode returns r's values. The slice and the values are the caller's, but
+// the slice must not be modified (see flat.go: it may live in memory the
+// garbage collector does not scan). Strings and byte slices are copies or
+// alias the frame r came from; either way, do not modify them.
 func (vd *ValueDecoder) Decode(r RawValues) ([]any, error) {
 	if vd.d.a == nil {
 		vd.d.a = new(arena)
+	}
+	if vals, ok := vd.d.a.flat.decode(r); ok {
+		return vals, nil
 	}
 	vd.d.Reset(r.b)
 	vals := vd.d.allocAnys(r.n)
