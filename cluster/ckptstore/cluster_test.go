@@ -42,7 +42,7 @@ type node struct {
 
 // testCluster is nodes that see each other as peers while alive.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	token   string
 	client  *http.Client
 	mu      sync.Mutex
@@ -57,7 +57,7 @@ type clusterOpts struct {
 	maxFileSize int64
 }
 
-func newCluster(t *testing.T, n int, o clusterOpts) *testCluster {
+func newCluster(t testing.TB, n int, o clusterOpts) *testCluster {
 	t.Helper()
 	tr := &http.Transport{}
 	c := &testCluster{t: t, token: o.token, client: &http.Client{Transport: tr},
