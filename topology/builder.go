@@ -10,9 +10,10 @@ import (
 // never fail; [Builder.Build] validates everything at once and reports every
 // problem. A Builder is not safe for concurrent use.
 type Builder struct {
-	name       string
-	config     Config
-	components []*Component
+	name        string
+	config      Config
+	components  []*Component
+	parallelism map[ComponentID]int // set by SetParallelism
 }
 
 // NewBuilder returns a builder for a topology called name.
@@ -198,6 +199,7 @@ func (b *Builder) Build() (*Topology, error) {
 		}
 		t.components = append(t.components, &cc)
 	}
+	pre = append(pre, b.applyParallelism(t.components)...)
 	if err := t.validate(pre...); err != nil {
 		return nil, err
 	}

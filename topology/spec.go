@@ -274,25 +274,8 @@ func (s Spec) Validate() error {
 // consecutive ids from 1, components in name order.
 func checkTasks(comps []*Component) problems {
 	var ps problems
-	byName := slices.Clone(comps)
-	slices.SortStableFunc(byName, func(a, b *Component) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
-	next := TaskID(1)
-	for _, c := range byName {
-		n := max(c.Parallelism, 0)
-		want := make([]TaskID, n)
-		for i := range want {
-			want[i] = next
-			next++
-		}
-		if !slices.Equal(c.Tasks, want) {
+	for i, want := range taskIDs(comps) {
+		if c := comps[i]; !slices.Equal(c.Tasks, want) {
 			ps.add(c.ID, "", ErrInvalidSpec, "tasks are %v, want %v", c.Tasks, want)
 		}
 	}

@@ -15,6 +15,15 @@ import (
 // and a non-default config.
 func fullTopology(t testing.TB) *topology.Topology {
 	t.Helper()
+	topo, err := fullBuilder().Build()
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	return topo
+}
+
+// fullBuilder is the builder of fullTopology.
+func fullBuilder() *topology.Builder {
 	first := func(_ topology.Values, targets, dst []topology.TaskID) []topology.TaskID {
 		return append(dst, targets[0])
 	}
@@ -35,11 +44,7 @@ func fullTopology(t testing.TB) *topology.Topology {
 		Subscribe("clicks", "errors", topology.Global())
 	b.SetBolt("local", noopBolt(), 2).LocalOrShuffleFrom("sessions")
 	b.SetBolt("custom", noopBolt(), 2).CustomFrom("sessions", "first-task", first)
-	topo, err := b.Build()
-	if err != nil {
-		t.Fatalf("Build: %v", err)
-	}
-	return topo
+	return b
 }
 
 func TestSpecContent(t *testing.T) {

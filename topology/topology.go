@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -125,26 +126,14 @@ func (t *Topology) index() {
 	for _, c := range t.components {
 		t.byID[c.ID] = c
 	}
-	// Task ids: components in name order, consecutive ids from 1.
-	byName := slices.Clone(t.components)
-	slices.SortFunc(byName, func(a, b *Component) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
 	next := TaskID(1)
-	for _, c := range byName {
-		c.Tasks = make([]TaskID, c.Parallelism)
-		for i := range c.Tasks {
-			c.Tasks[i] = next
-			next++
-		}
+	for i, tasks := range taskIDs(t.components) {
+		t.components[i].Tasks = tasks
+		next += TaskID(len(tasks))
 	}
 	t.numTasks = int(next - 1)
+	byName := slices.Clone(t.components)
+	slices.SortStableFunc(byName, func(a, b *Component) int { return cmp.Compare(a.ID, b.ID) })
 
 	t.subscribers = make(map[ComponentID]map[StreamID][]Subscriber)
 	for _, c := range byName {
@@ -197,6 +186,28 @@ func topoSort(byName []*Component) []*Component {
 		if !progressed { // a cycle; validation rejects these first
 			break
 		}
+	}
+	return out
+}
+
+// taskIDs returns the task ids of each of comps, by their parallelism:
+// components in name order, consecutive ids from 1. Build assigns them so,
+// and a spec must carry them so.
+func taskIDs(comps []*Component) [][]TaskID {
+	order := make([]int, len(comps))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(comps[a].ID, comps[b].ID) })
+	out := make([][]TaskID, len(comps))
+	next := TaskID(1)
+	for _, i := range order {
+		tasks := make([]TaskID, max(comps[i].Parallelism, 0))
+		for j := range tasks {
+			tasks[j] = next
+			next++
+		}
+		out[i] = tasks
 	}
 	return out
 }
