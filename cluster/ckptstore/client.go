@@ -48,8 +48,8 @@ func (s *Space) Namespace(_ context.Context, name string) (state.CheckpointStora
 	if err := checkTopology(s.topology); err != nil {
 		return nil, err
 	}
-	if err := checkName("namespace", name); err != nil || strings.Contains(name, "/") {
-		return nil, fmt.Errorf("%w: invalid checkpoint namespace %q", ErrRefused, name)
+	if err := checkNamespace(name); err != nil {
+		return nil, err
 	}
 	return &Storage{sp: s, ns: name}, nil
 }

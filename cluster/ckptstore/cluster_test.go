@@ -8,8 +8,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -49,12 +51,16 @@ type testCluster struct {
 	nodes   []*node
 	alive   map[string]bool
 	workers map[string]string // topology -> worker token
+	extra   []ckptstore.Peer
 }
 
 type clusterOpts struct {
 	replicas    int
 	token       string
 	maxFileSize int64
+	peerTimeout time.Duration
+	// stalled adds a peer that accepts requests and never answers.
+	stalled bool
 }
 
 func newCluster(t testing.TB, n int, o clusterOpts) *testCluster {
@@ -74,6 +80,7 @@ func newCluster(t testing.TB, n int, o clusterOpts) *testCluster {
 		ck, err := ckptstore.New(ckptstore.Config{
 			Dir: nd.dir, Self: id, Peers: func() []ckptstore.Peer { return c.peersOf(id) },
 			Replicas: o.replicas, Token: o.token, HTTPClient: c.client, MaxFileSize: o.maxFileSize, Logger: quiet,
+			PeerTimeout: o.peerTimeout,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -92,13 +99,25 @@ func newCluster(t testing.TB, n int, o clusterOpts) *testCluster {
 		c.nodes = append(c.nodes, nd)
 		c.alive[id] = true
 	}
+	if o.stalled {
+		stop := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+		}))
+		t.Cleanup(srv.Close)
+		t.Cleanup(func() { close(stop) })
+		c.extra = append(c.extra, ckptstore.Peer{ID: "stalled", API: srv.URL})
+	}
 	return c
 }
 
 func (c *testCluster) peersOf(id string) []ckptstore.Peer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []ckptstore.Peer
+	out := slices.Clone(c.extra)
 	for _, n := range c.nodes {
 		if n.id != id && c.alive[n.id] {
 			out = append(out, ckptstore.Peer{ID: n.id, API: n.srv.URL})

@@ -79,6 +79,15 @@ func checkName(kind, name string) error {
 	return nil
 }
 
+// checkNamespace accepts the names state.DirSpace accepts for namespaces:
+// one element of a file name.
+func checkNamespace(name string) error {
+	if !safeElement(name) || len(name) > 512 {
+		return fmt.Errorf("%w: invalid checkpoint namespace %q", ErrRefused, name)
+	}
+	return nil
+}
+
 func safeElement(el string) bool {
 	if el == "" || el == "." || el == ".." {
 		return false

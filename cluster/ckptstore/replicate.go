@@ -188,6 +188,19 @@ func (s *Server) rollback(ctx context.Context, req *request, path string, local 
 	}
 }
 
+// minTransferRate is the slowest a transfer between nodes may go: a peer
+// that accepts a connection and then stalls fails the transfer after
+// PeerTimeout plus the time this rate needs for the file, instead of
+// holding up a checkpoint forever.
+const minTransferRate = 4 << 20 // bytes per second
+
+func (s *Server) transferTimeout(size int64) time.Duration {
+	if size < 0 {
+		size = s.cfg.MaxFileSize
+	}
+	return s.cfg.PeerTimeout + time.Duration(size/minTransferRate)*time.Second
+}
+
 // pushFile copies the local copy of a file to a peer.
 func (s *Server) pushFile(ctx context.Context, req *request, p Peer, name string) error {
 	open := func() (io.ReadCloser, error) { return req.st.OpenFile(ctx, name) }
@@ -202,6 +215,8 @@ func (s *Server) pushFile(ctx context.Context, req *request, p Peer, name string
 			size = fi.Size()
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.transferTimeout(size))
+	defer cancel()
 	err = s.peerCall(ctx, p, http.MethodPut, filePath(req.ns.topology, req.ns.namespace, name), f, size, open)
 	if err == nil && size > 0 {
 		s.metrics.replicatedBytes.Add(float64(size))
@@ -244,6 +259,8 @@ func (s *Server) replicateManifest(ctx context.Context, req *request, id uint64,
 		if err := s.ensureFiles(ctx, req, p, files); err != nil {
 			return err
 		}
+		ctx, cancel := context.WithTimeout(ctx, s.transferTimeout(int64(len(data))))
+		defer cancel()
 		err := s.peerCall(ctx, p, http.MethodPut, path, strings.NewReader(string(data)), int64(len(data)), func() (io.ReadCloser, error) {
 			return io.NopCloser(strings.NewReader(string(data))), nil
 		})
@@ -440,6 +457,8 @@ func (s *Server) fetch(ctx context.Context, req *request, path, what string, kee
 				return err
 			}
 			defer resp.Body.Close()
+			transfer := time.AfterFunc(s.transferTimeout(resp.ContentLength), cancel)
+			defer transfer.Stop()
 			if err := keep(resp); err != nil {
 				return fmt.Errorf("node %s: %w", p.ID, err)
 			}

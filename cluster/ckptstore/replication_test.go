@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gale-stream/gale/cluster/ckptstore"
 	"github.com/gale-stream/gale/state"
@@ -199,6 +201,51 @@ func TestReplicaDown(t *testing.T) {
 	})
 }
 
+// A peer that accepts a request and never answers fails the write after
+// the peer timeout, instead of holding it forever.
+func TestStalledPeer(t *testing.T) {
+	c := newCluster(t, 2, clusterOpts{replicas: 2, peerTimeout: 300 * time.Millisecond, stalled: true})
+	st := c.storage(c.nodes[0], "clicks", "worker-0")
+	start := time.Now()
+	_, err := st.PutFile(context.Background(), "sst/a/1.sst", strings.NewReader("data"))
+	if !errors.Is(err, ckptstore.ErrUnavailable) {
+		t.Fatalf("PutFile with a stalled replica: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("PutFile took %v", d)
+	}
+	if _, err := st.ListFiles(context.Background()); !errors.Is(err, ckptstore.ErrUnavailable) {
+		t.Fatalf("ListFiles with a stalled peer: %v, want ErrUnavailable", err)
+	}
+	if k := countFiles(t, c.nodes[0].dir); k != 0 {
+		t.Fatalf("a failed write left %d files", k)
+	}
+}
+
+// Reads and listings of a namespace no node holds create nothing.
+func TestReadsCreateNothing(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, 3, clusterOpts{})
+	st := c.storage(c.nodes[0], "clicks", "worker-9")
+	if files, err := st.ListFiles(ctx); err != nil || len(files) != 0 {
+		t.Fatalf("ListFiles = %v, %v", files, err)
+	}
+	if ids, err := st.ListManifests(ctx); err != nil || len(ids) != 0 {
+		t.Fatalf("ListManifests = %v, %v", ids, err)
+	}
+	if _, err := st.OpenFile(ctx, "sst/1.sst"); !errors.Is(err, state.ErrNotFound) {
+		t.Fatalf("OpenFile: %v", err)
+	}
+	if err := st.DeleteFile(ctx, "sst/1.sst"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.nodes {
+		if _, err := os.Stat(n.dir); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("node %s: %v, want no checkpoint directory", n.id, err)
+		}
+	}
+}
+
 // Deletes reach every node that holds a copy.
 func TestDeleteReplicated(t *testing.T) {
 	ctx := context.Background()
@@ -384,6 +431,7 @@ func TestBadNamesRefused(t *testing.T) {
 		"/v1/checkpoints/clicks/worker-0/files/a%00b",
 		"/v1/checkpoints/clicks/..%2F..%2Fescape/files/x",
 		"/v1/checkpoints/clicks/%2e%2e/files/x",
+		"/v1/checkpoints/clicks/worker-0%2Ffiles/files/x",
 		"/v1/checkpoints/%2e%2e/worker-0/files/x",
 		"/v1/checkpoints/..%2F..%2Fescape/worker-0/files/x",
 		"/v1/checkpoints/clicks/worker-0/manifests/-1",

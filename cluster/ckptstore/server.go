@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -130,12 +129,11 @@ func (n nsRef) String() string { return n.topology + "/" + n.namespace }
 type request struct {
 	ns      nsRef
 	replica bool // from a peer: local copy only
-	st      state.CheckpointStorage
+	st      *localNS
 	log     *slog.Logger
 }
 
-// begin parses and checks the topology, namespace and replica flag, and
-// opens the local copy of the namespace. It answers the request itself and
+// begin parses and checks the topology, namespace and replica flag. It answers the request itself and
 // returns false when something is wrong.
 func (s *Server) begin(w http.ResponseWriter, r *http.Request) (*request, bool) {
 	ref := nsRef{r.PathValue("topology"), r.PathValue("namespace")}
@@ -143,7 +141,7 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request) (*request, bool) 
 		writeError(w, http.StatusBadRequest, err.Error())
 		return nil, false
 	}
-	if err := checkName("namespace", ref.namespace); err != nil {
+	if err := checkNamespace(ref.namespace); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return nil, false
 	}
@@ -152,19 +150,8 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request) (*request, bool) 
 		writeError(w, http.StatusForbidden, "replica operations are for nodes: use the cluster token")
 		return nil, false
 	}
-	st, err := s.local(r.Context(), ref)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return nil, false
-	}
-	return &request{ns: ref, replica: replica, st: st,
+	return &request{ns: ref, replica: replica, st: newLocalNS(s.cfg.Dir, ref),
 		log: s.logger.With("topology", ref.topology, "namespace", ref.namespace)}, true
-}
-
-// local opens this node's copy of a namespace, through state.DirSpace,
-// which checks the namespace name again.
-func (s *Server) local(ctx context.Context, ref nsRef) (state.CheckpointStorage, error) {
-	return state.NewDirSpace(filepath.Join(s.cfg.Dir, topologyDir(ref.topology))).Namespace(ctx, ref.namespace)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
