@@ -204,9 +204,15 @@ func runWorker(ctx context.Context, b *topology.Builder, args []string, o *optio
 		// carry the name the cluster knows the topology by.
 		b.SetName(a.Topology)
 	}
+	for c, n := range a.Parallelism {
+		b.SetParallelism(topology.ComponentID(c), n)
+	}
 	topo, err := b.Build()
 	if err != nil {
 		return fmt.Errorf("build topology: %w", err)
+	}
+	if err := checkTasks(topo, a); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(a.StateDir, 0o700); err != nil {
 		return err
@@ -236,6 +242,22 @@ func runWorker(ctx context.Context, b *topology.Builder, args []string, o *optio
 		logger.Info("worker starting", "state_dir", a.StateDir)
 	}
 	return runTopology(ctx, topo, env, a.MetricsAddr, ropts, o)
+}
+
+// checkTasks checks that the topology this binary builds numbers its tasks
+// as the assignment does; a mismatch means the binary is not the one the
+// cluster computed the placement for.
+func checkTasks(topo *topology.Topology, a *supervisor.Assignment) error {
+	for _, p := range a.Peers {
+		for _, tb := range p.Tasks {
+			tasks := topo.Tasks(topology.ComponentID(tb.Component))
+			if tb.First < 0 || tb.Count < 0 || tb.First+tb.Count > len(tasks) || (tb.Count > 0 && tasks[tb.First] != topology.TaskID(tb.FirstTask)) {
+				return fmt.Errorf("%w: worker %d runs tasks %d..%d of %s from task id %d, which this binary's topology (%d tasks of %s) does not have",
+					supervisor.ErrBadAssignment, p.Worker, tb.First, tb.First+tb.Count-1, tb.Component, tb.FirstTask, len(tasks), tb.Component)
+			}
+		}
+	}
+	return nil
 }
 
 // WorkerPlan turns a worker's assignment into the runtime's plan for a

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -295,5 +296,60 @@ func TestWorkerAppliesSubmittedConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("config %s: %v, want an error about %q", c.config, err, c.want)
 		}
+	}
+}
+
+// TestWorkerRunsRescaledTopology: a worker builds its topology with the
+// parallelism in its assignment (what `gale rebalance --parallelism` sets),
+// and refuses an assignment whose task ids its topology does not have.
+func TestWorkerRunsRescaledTopology(t *testing.T) {
+	counts := bolts.NewCounts()
+	var made atomic.Int64
+	newBuilder := func() *topology.Builder {
+		b := topology.NewBuilder("wc")
+		b.SetSpout("sentences", gen.Sentences(gen.SentenceConfig{Seed: 3, WordsPerSentence: words, Limit: sentences, Reliable: true}), 1)
+		b.SetBolt("split", bolts.Split(" "), 2).ShuffleFrom("sentences")
+		count := bolts.Count("word", bolts.Into(counts), bolts.Silent())
+		b.SetBolt("count", func() topology.Bolt { made.Add(1); return count() }, 2).FieldsFrom("split", "word")
+		return b
+	}
+	// Task ids go by component name: count 1-3, sentences 4, split 5.
+	assignment := func(countFirstTask int32) supervisor.Assignment {
+		blocks := []supervisor.TaskBlock{
+			{Component: "count", First: 0, Count: 3, FirstTask: countFirstTask, KeyGroupEnd: 128},
+			{Component: "sentences", First: 0, Count: 1, FirstTask: 4, KeyGroupEnd: 128},
+			{Component: "split", First: 0, Count: 1, FirstTask: 5, KeyGroupEnd: 128},
+		}
+		return supervisor.Assignment{Topology: "wc", Worker: 0, Workers: 1, StateDir: t.TempDir(),
+			Parallelism: map[string]int{"count": 3, "split": 1}, Tasks: blocks,
+			Peers: []supervisor.Peer{{Worker: 0, Tasks: blocks}}}
+	}
+
+	t.Setenv(supervisor.EnvAssignment, writeAssignment(t, assignment(2)))
+	err := Run(t.Context(), newBuilder(), []string{"worker"}, io.Discard, quiet)
+	if !errors.Is(err, supervisor.ErrBadAssignment) || !strings.Contains(err.Error(), "count") {
+		t.Fatalf("assignment with task ids the topology lacks: %v, want ErrBadAssignment naming the component", err)
+	}
+
+	made.Store(0)
+	t.Setenv(supervisor.EnvAssignment, writeAssignment(t, assignment(1)))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	hook := WhileRunning(func(hctx context.Context, _ Env) error {
+		for counts.Total() < sentences*words && hctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		return nil
+	})
+	if err := Run(ctx, newBuilder(), []string{"worker"}, io.Discard, quiet, hook); err != nil {
+		t.Fatal(err)
+	}
+	if got := counts.Total(); got != sentences*words {
+		t.Errorf("counted %d words, want %d", got, sentences*words)
+	}
+	// One instance for Build's output declaration, then one per task.
+	if n := made.Load(); n != 1+3 {
+		t.Errorf("%d count bolts made, want 1 + 3 tasks", n)
 	}
 }

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -141,9 +143,32 @@ func (c *Client) Kill(ctx context.Context, name string) error {
 // Rebalance changes a topology's number of workers (0 keeps it and only
 // recomputes its placement).
 func (c *Client) Rebalance(ctx context.Context, name string, workers int) (*Topology, error) {
+	return c.RebalanceWith(ctx, name, RebalanceOptions{Workers: workers})
+}
+
+// RebalanceOptions says how to rebalance a topology; zero fields leave
+// things as they are.
+type RebalanceOptions struct {
+	// Workers is the new number of workers.
+	Workers int
+	// Parallelism sets the parallelism of components, by name, up to the
+	// topology's max parallelism.
+	Parallelism map[string]int
+}
+
+// RebalanceWith changes a topology's number of workers and the parallelism
+// of its components, and places it again.
+func (c *Client) RebalanceWith(ctx context.Context, name string, o RebalanceOptions) (*Topology, error) {
+	q := url.Values{}
+	if o.Workers > 0 {
+		q.Set("workers", strconv.Itoa(o.Workers))
+	}
+	for _, comp := range slices.Sorted(maps.Keys(o.Parallelism)) {
+		q.Add("parallelism", comp+"="+strconv.Itoa(o.Parallelism[comp]))
+	}
 	p := "/v1/topologies/" + url.PathEscape(name) + "/rebalance"
-	if workers > 0 {
-		p += "?workers=" + strconv.Itoa(workers)
+	if len(q) > 0 {
+		p += "?" + q.Encode()
 	}
 	var out Topology
 	if err := c.do(ctx, http.MethodPost, p, nil, nil, &out); err != nil {

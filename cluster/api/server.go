@@ -491,7 +491,31 @@ func (s *Server) rebalance(w http.ResponseWriter, r *http.Request) {
 		}
 		t.Workers = n
 	}
-	if spec, err := topology.DecodeSpec(t.Spec); err == nil {
+	par, err := parseParallelism(r.URL.Query()["parallelism"])
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	spec, err := topology.DecodeSpec(t.Spec)
+	switch {
+	case err != nil && len(par) > 0:
+		writeError(w, http.StatusInternalServerError, fmt.Sprintf("topology %q: stored spec: %v", name, err))
+		return
+	case err == nil:
+		if len(par) > 0 {
+			// Task ids follow the new parallelism; keyed state follows
+			// its key groups to the new tasks when the workers restore.
+			if spec, err = spec.WithParallelism(par); err != nil {
+				writeError(w, http.StatusUnprocessableEntity, err.Error())
+				return
+			}
+			rescaled, err := cluster.TopologyFromSpec(spec, t.BinarySHA256)
+			if err != nil {
+				writeError(w, http.StatusUnprocessableEntity, err.Error())
+				return
+			}
+			t.Components = rescaled.Components
+		}
 		// Keep the spec's config, which the workers run with, in step.
 		spec.Config.Workers = t.Workers
 		if b, err := topology.EncodeSpec(spec); err == nil {
@@ -506,7 +530,7 @@ func (s *Server) rebalance(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, err.Error())
 		return
 	}
-	s.logger.Info("topology rebalanced", "topology", name, "workers", t.Workers)
+	s.logger.Info("topology rebalanced", "topology", name, "workers", t.Workers, "parallelism", par)
 	t, _ = s.find(name)
 	writeJSON(w, http.StatusOK, s.summary(t, s.cfg.Cluster.Assignment()))
 }
@@ -638,4 +662,21 @@ func (s *Server) ClusterTargets() []obs.Target {
 	}
 	wg.Wait()
 	return out
+}
+
+// parseParallelism parses rebalance's parallelism parameters, each a
+// comma-separated list of COMPONENT=N.
+func parseParallelism(vals []string) (map[topology.ComponentID]int, error) {
+	out := map[topology.ComponentID]int{}
+	for _, v := range vals {
+		for kv := range strings.SplitSeq(v, ",") {
+			name, num, ok := strings.Cut(kv, "=")
+			n, err := strconv.Atoi(num)
+			if !ok || name == "" || err != nil || n < 1 {
+				return nil, fmt.Errorf("parallelism=%q: want COMPONENT=N with N a positive integer", kv)
+			}
+			out[topology.ComponentID(name)] = n
+		}
+	}
+	return out, nil
 }

@@ -50,6 +50,12 @@ func (f *fakeCluster) Topologies() []cluster.TopologyInfo {
 	return out
 }
 func (f *fakeCluster) Assignment() *cluster.Assignment { return nil }
+func (f *fakeCluster) get(name string) (cluster.TopologyInfo, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.topos[name]
+	return t, ok
+}
 func (f *fakeCluster) PutTopology(t cluster.TopologyInfo) error {
 	if err := t.Validate(); err != nil {
 		return err
@@ -298,6 +304,46 @@ func TestTopologyEndpoints(t *testing.T) {
 	}
 	if tp, err := c.Rebalance(ctx, "eo", 2); err != nil || tp.Workers != 2 {
 		t.Errorf("rebalance of exactly-once to 2 workers: %+v %v", tp, err)
+	}
+	// Parallelism: the spec's tasks are renumbered and the placement's
+	// components follow; bad requests change nothing.
+	rb := topology.NewBuilder("clicks")
+	rb.SetConfig(topology.Config{MaxParallelism: 64})
+	rb.SetSpout("clicks", topology.SpoutFunc(func(context.Context, topology.SpoutEmitter) error { return nil }).Factory(), 2).Output("url")
+	rtopo, err := rb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rinfo, err := cluster.TopologyFromSpec(rtopo.Spec(), info.BinarySHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fc.PutTopology(rinfo); err != nil {
+		t.Fatal(err)
+	}
+	tp, err = c.RebalanceWith(ctx, "clicks", RebalanceOptions{Parallelism: map[string]int{"clicks": 5}})
+	if err != nil || len(tp.Components) != 1 || tp.Components[0].Parallelism != 5 {
+		t.Fatalf("rebalance to parallelism 5: %+v %v", tp, err)
+	}
+	if stored, ok := h.fc.get("clicks"); !ok || stored.Components[0].Parallelism != 5 {
+		t.Errorf("stored components after rebalance: %+v", stored.Components)
+	} else if spec, err := topology.DecodeSpec(stored.Spec); err != nil || len(spec.Components[0].Tasks) != 5 {
+		t.Errorf("stored spec after rebalance: %+v %v", spec.Components, err)
+	}
+	for _, bad := range []struct {
+		par  map[string]int
+		want error
+	}{
+		{map[string]int{"ghost": 2}, ErrBadRequest},
+		{map[string]int{"clicks": 0}, ErrBadRequest},
+		{map[string]int{"clicks": 1 << 20}, ErrBadRequest},
+	} {
+		if _, err := c.RebalanceWith(ctx, "clicks", RebalanceOptions{Parallelism: bad.par}); !errors.Is(err, bad.want) {
+			t.Errorf("rebalance with parallelism %v: %v, want %v", bad.par, err, bad.want)
+		}
+	}
+	if stored, _ := h.fc.get("clicks"); stored.Components[0].Parallelism != 5 {
+		t.Errorf("a refused rebalance changed the parallelism to %d", stored.Components[0].Parallelism)
 	}
 	if _, err := c.Rebalance(ctx, "nope", 3); !errors.Is(err, ErrNotFound) {
 		t.Errorf("rebalance of unknown: %v", err)

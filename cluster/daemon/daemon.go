@@ -437,9 +437,14 @@ func (d *Daemon) reconcile(ctx context.Context) {
 		}
 		wp := tp.Workers[ref.Index]
 		var conf json.RawMessage
+		var par map[string]int
 		if spec, err := topology.DecodeSpec(info.Spec); err == nil {
 			if b, err := json.Marshal(spec.Config); err == nil {
 				conf = b
+			}
+			par = make(map[string]int, len(spec.Components))
+			for _, c := range spec.Components {
+				par[string(c.ID)] = c.Parallelism
 			}
 		} else {
 			log.Warn("daemon: undecodable spec, the worker runs its compiled configuration", "err", err)
@@ -455,6 +460,7 @@ func (d *Daemon) reconcile(ctx context.Context) {
 			Tasks:          taskBlocks(wp),
 			MetricsAddr:    d.workerMetricsAddr,
 			Config:         conf,
+			Parallelism:    par,
 			Token:          d.workerToken(ref.Topology, info.BinarySHA256),
 		}
 		for i, pw := range tp.Workers {

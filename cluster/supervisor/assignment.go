@@ -48,6 +48,11 @@ type Assignment struct {
 	// the worker runs with instead of the one compiled in. Empty means the
 	// compiled one.
 	Config json.RawMessage `json:"config,omitempty"`
+	// Parallelism is every component's parallelism as the cluster runs the
+	// topology (`gale rebalance --parallelism` may have changed it from the
+	// compiled one); the worker builds its topology with it, so that task
+	// ids agree with Tasks and Peers.
+	Parallelism map[string]int `json:"parallelism,omitempty"`
 }
 
 // TaskBlock is a contiguous block of one component's tasks.
@@ -111,6 +116,11 @@ func (a *Assignment) Validate() error {
 			errs = append(errs, fmt.Errorf("peer worker %d of %d", p.Worker, a.Workers))
 		}
 		checkBlocks(fmt.Sprintf("peer %d", p.Worker), p.Tasks)
+	}
+	for c, n := range a.Parallelism {
+		if n < 1 || n > maxTasks {
+			errs = append(errs, fmt.Errorf("component %q: parallelism %d", c, n))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadAssignment, err)
