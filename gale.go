@@ -221,15 +221,9 @@ func runWorker(ctx context.Context, b *topology.Builder, args []string, o *optio
 	ropts := runtime.Options{StateDir: a.StateDir, Epoch: a.Epoch}
 	if nodeAPI := os.Getenv(ckptstore.EnvNodeAPI); nodeAPI != "" {
 		// Under a node: checkpoints go through it to replicas on other
-		// nodes, so they outlive this one. A lone worker checkpoints into
-		// the namespace worker 0 of several would use.
-		space := ckptstore.NewSpace(nodeAPI, a.Token, a.Topology, nil)
-		ropts.Space = space
-		if a.Workers <= 1 {
-			if ropts.Checkpoints, err = space.Namespace(ctx, "worker-0"); err != nil {
-				return err
-			}
-		}
+		// nodes, so they outlive this one. A lone worker keeps them as
+		// worker 0 of several would, so rebalancing restores either way.
+		ropts.Space = ckptstore.NewSpace(nodeAPI, a.Token, a.Topology, nil)
 	}
 	if a.Workers > 1 {
 		plan, err := WorkerPlan(a)

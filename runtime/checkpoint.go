@@ -37,6 +37,12 @@ type coordinator struct {
 	// checkpoint as soon as its store has it.
 	cmds   *ctrlQueue[ckptCmd]
 	report func(id uint64, err error)
+	// commit, when set, records a checkpoint of a lone worker in a shared
+	// checkpoint space as complete, before the tasks hear of it.
+	commit func(ctx context.Context, id uint64) error
+	// floor is the newest checkpoint id already in storage; ids continue
+	// after it.
+	floor uint64
 	// stored is the local manifest of the checkpoint this worker stored
 	// and reported, until the leader completes or abandons it.
 	stored *state.Manifest
@@ -180,7 +186,7 @@ func (c *coordinator) maybeTrigger() {
 		}
 		return
 	}
-	c.next++
+	c.next = max(c.next, c.floor) + 1
 	c.trigger(c.next)
 }
 
@@ -253,6 +259,15 @@ func (c *coordinator) finish() {
 		c.abandon(err)
 		c.reportTo(id, err)
 		return
+	}
+	if c.commit != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), c.checkpointTimeout())
+		err := c.commit(ctx, id)
+		cancel()
+		if err != nil {
+			c.abandon(fmt.Errorf("record the checkpoint as complete: %w", err))
+			return
+		}
 	}
 	c.inFlight = 0
 	if c.report != nil {

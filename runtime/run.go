@@ -34,13 +34,16 @@ type Options struct {
 	// only after a failure within the same run.
 	Checkpoints state.CheckpointStorage
 
-	// Space is where an ExactlyOnce topology placed in several workers
-	// (Worker) keeps its checkpoints: this worker's in namespace
-	// "worker-INDEX", the leader's records of checkpoints complete on every
-	// worker in "commits". Every worker of the topology must see the same
-	// space (a state.DirSpace on a shared directory, or the cluster's
-	// replicated storage); it is required for such a topology, and
-	// Checkpoints is then ignored.
+	// Space is where an ExactlyOnce topology keeps its checkpoints when
+	// they must outlive this process's machine or be shared by several
+	// workers: this worker's in namespace "worker-INDEX" (worker-0 without
+	// a plan), the records of checkpoints complete on every worker in
+	// "commits". Every worker of the topology must see the same space (a
+	// state.DirSpace on a shared directory, or the cluster's replicated
+	// storage). It is required for a topology placed in several workers;
+	// with one worker it is optional, and a rebalance between one and
+	// several workers restores either way. Checkpoints is ignored when
+	// Space is set.
 	Space state.CheckpointSpace
 
 	// sess is set by runSessions for the Local of one session.

@@ -570,28 +570,11 @@ func (s *sessions) reportStarted() {
 // startLocal starts this worker's tasks for session, restored from the
 // commit record of checkpoint restore.
 func (s *sessions) startLocal(ctx context.Context, session, restore uint64) (*Local, error) {
-	si := &sessionInfo{id: session, restore: restore}
-	if restore != 0 {
-		commits, err := s.space.Namespace(ctx, commitsNamespace)
-		if err != nil {
-			return nil, err
-		}
-		data, err := commits.GetManifest(ctx, restore)
-		if err != nil {
-			return nil, fmt.Errorf("commit record of checkpoint %d: %w", restore, err)
-		}
-		var rec commitRecord
-		if err := json.Unmarshal(data, &rec); err != nil || rec.ID != restore {
-			return nil, fmt.Errorf("commit record of checkpoint %d: %w", restore, errors.Join(state.ErrCorrupt, err))
-		}
-		for _, ns := range rec.Namespaces {
-			st, err := s.space.Namespace(ctx, ns)
-			if err != nil {
-				return nil, err
-			}
-			si.sources = append(si.sources, state.Source{Storage: st, ID: restore})
-		}
+	sources, err := commitSources(ctx, s.space, restore)
+	if err != nil {
+		return nil, err
 	}
+	si := &sessionInfo{id: session, restore: restore, sources: sources}
 	si.report = func(id uint64, err error) {
 		m := coordMsg{op: coordAck, session: session, id: id}
 		if err != nil {
@@ -608,7 +591,7 @@ func (s *sessions) startLocal(ctx context.Context, session, restore uint64) (*Lo
 // newSession (leader) starts the next session on every worker, from the
 // last complete checkpoint.
 func (s *sessions) newSession(ctx context.Context) {
-	restore, err := s.lastCommit(ctx)
+	restore, err := lastCommit(ctx, s.commits)
 	if err != nil {
 		s.log.Error("read commit records; retrying", "err", err)
 		s.scheduleRestart()
@@ -632,14 +615,6 @@ func (s *sessions) newSession(ctx context.Context) {
 	s.start(ctx, next, restore)
 }
 
-// lastCommit returns the newest checkpoint complete on every worker.
-func (s *sessions) lastCommit(ctx context.Context) (uint64, error) {
-	ids, err := s.commits.ListManifests(ctx)
-	if err != nil || len(ids) == 0 {
-		return 0, err
-	}
-	return ids[len(ids)-1], nil
-}
 
 // scheduleRestart makes the leader start a new session after a backoff
 // that grows while sessions keep failing soon after they start.
@@ -743,13 +718,12 @@ func (s *sessions) abortCheckpoint() {
 // tells them.
 func (s *sessions) commit(ctx context.Context) {
 	id := s.lead.inFlight
-	rec := commitRecord{ID: id, Session: s.session, Created: time.Now().UTC().Format(time.RFC3339Nano)}
+	var namespaces []string
 	for w := range s.plan.Workers {
-		rec.Namespaces = append(rec.Namespaces, namespaceOf(w))
+		namespaces = append(namespaces, namespaceOf(w))
 	}
-	data, _ := json.Marshal(rec)
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err := s.commits.PutManifest(wctx, id, data)
+	err := writeCommit(wctx, s.commits, commitRecord{ID: id, Session: s.session, Namespaces: namespaces}, s.log)
 	cancel()
 	if err != nil {
 		s.log.Warn("record complete checkpoint", "checkpoint", id, "err", err)
@@ -761,18 +735,66 @@ func (s *sessions) commit(ctx context.Context) {
 	for w := range s.plan.Workers {
 		s.send(w, coordMsg{op: coordComplete, session: s.session, id: id})
 	}
-	s.pruneCommits(ctx)
 }
 
-// pruneCommits deletes all but the newest keepCommits commit records.
-func (s *sessions) pruneCommits(ctx context.Context) {
-	ids, err := s.commits.ListManifests(ctx)
+// writeCommit records checkpoint rec.ID as complete on every worker, then
+// deletes all but the newest keepCommits records.
+func writeCommit(ctx context.Context, commits state.CheckpointStorage, rec commitRecord, log *slog.Logger) error {
+	rec.Created = time.Now().UTC().Format(time.RFC3339Nano)
+	data, err := json.Marshal(rec)
 	if err != nil {
-		return
+		return err
+	}
+	if err := commits.PutManifest(ctx, rec.ID, data); err != nil {
+		return err
+	}
+	ids, err := commits.ListManifests(ctx)
+	if err != nil {
+		return nil // the record is written; pruning waits for the next
 	}
 	for _, id := range ids[:max(0, len(ids)-keepCommits)] {
-		if err := s.commits.DeleteManifest(ctx, id); err != nil {
-			s.log.Warn("delete old commit record", "checkpoint", id, "err", err)
+		if err := commits.DeleteManifest(ctx, id); err != nil {
+			log.Warn("delete old commit record", "checkpoint", id, "err", err)
 		}
 	}
+	return nil
+}
+
+// lastCommit returns the newest checkpoint complete on every worker, 0 for
+// none.
+func lastCommit(ctx context.Context, commits state.CheckpointStorage) (uint64, error) {
+	ids, err := commits.ListManifests(ctx)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	return ids[len(ids)-1], nil
+}
+
+// commitSources returns where the parts of checkpoint id are, from its
+// commit record; none for id 0.
+func commitSources(ctx context.Context, space state.CheckpointSpace, id uint64) ([]state.Source, error) {
+	if id == 0 {
+		return nil, nil
+	}
+	commits, err := space.Namespace(ctx, commitsNamespace)
+	if err != nil {
+		return nil, err
+	}
+	data, err := commits.GetManifest(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("commit record of checkpoint %d: %w", id, err)
+	}
+	var rec commitRecord
+	if err := json.Unmarshal(data, &rec); err != nil || rec.ID != id {
+		return nil, fmt.Errorf("commit record of checkpoint %d: %w", id, errors.Join(state.ErrCorrupt, err))
+	}
+	var out []state.Source
+	for _, ns := range rec.Namespaces {
+		st, err := space.Namespace(ctx, ns)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, state.Source{Storage: st, ID: id})
+	}
+	return out, nil
 }

@@ -288,3 +288,52 @@ func TestExactlyOnceWorkerWithoutTasks(t *testing.T) {
 	ws.stopAll()
 	checkExact(t, res, n, keys, spoutTasks)
 }
+
+// TestExactlyOnceRescaleWorkers runs the checker in two workers, then in
+// one (the same checkpoint space, without a plan), then in three, each
+// phase restoring what the previous one checkpointed: each task takes its
+// key groups from the parts of all the old workers, and the final counts
+// are exact.
+func TestExactlyOnceRescaleWorkers(t *testing.T) {
+	const n, keys, spoutTasks = 6000, 30, 2
+	var failArmed atomic.Bool
+	topo, res, exhausted := checkerTopology(t, "eo-rescale", n, keys, spoutTasks, 3, &failArmed)
+	ws := runWorkerSet(t, topo, 2)
+	first := ws.lastCommit()
+	eventually(t, 30*time.Second, "a checkpoint in two workers", func() bool { return ws.lastCommit() > first })
+	ws.stopAll()
+
+	// One worker, no plan.
+	mid := ws.lastCommit()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, topo, Options{Logger: testLogger(t).With("test-worker", "lone"), StateDir: t.TempDir(), Space: ws.space})
+	}()
+	eventually(t, 30*time.Second, "a checkpoint in one worker", func() bool { return ws.lastCommit() > mid })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("lone worker: Run: %v", err)
+	}
+
+	ws3 := &workerSet{t: t, topo: topo, space: ws.space,
+		plan:    WorkerPlan{Workers: freeAddrs(t, 3), Tasks: map[topology.TaskID]int{}, Token: "secret"},
+		cancels: make([]context.CancelFunc, 3), dones: make([]chan error, 3), regs: make([]*prometheus.Registry, 3)}
+	for i := 1; i <= topo.NumTasks(); i++ {
+		ws3.plan.Tasks[topology.TaskID(i)] = (i + 1) % 3
+	}
+	for i := range 3 {
+		ws3.start(i)
+	}
+	t.Cleanup(ws3.stopAll)
+	waitDrained(t, ws3, exhausted, spoutTasks)
+	ws3.stopAll()
+
+	exhausted.mu.Lock()
+	restored := exhausted.restored
+	exhausted.mu.Unlock()
+	if len(restored) < 2*spoutTasks || slices.Contains(restored, 0) {
+		t.Errorf("spout tasks restored to positions %v; want both phases after the first to restore past the start", restored)
+	}
+	checkExact(t, res, n, keys, spoutTasks)
+}

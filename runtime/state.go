@@ -38,6 +38,11 @@ func (l *Local) openState(ctx context.Context, opts Options) error {
 	}
 	l.store = st
 	l.storage = opts.Checkpoints
+	if opts.Space != nil && opts.sess == nil && l.cfg.Guarantee == topology.ExactlyOnce {
+		// One worker in a shared space: the same layout as several, so
+		// that a later rebalance to more workers (or back) restores.
+		return l.openSpace(ctx, opts)
+	}
 	if l.storage == nil {
 		ds, err := state.NewDirStorage(filepath.Join(dir, "checkpoints"))
 		if err != nil {
@@ -72,6 +77,42 @@ func (l *Local) openState(ctx context.Context, opts Options) error {
 	l.restoredFrom = m.ID
 	l.log.Info("restored checkpoint", "checkpoint", m.ID, "bytes", m.TotalBytes)
 	return nil
+}
+
+// openSpace opens this lone worker's namespace of opts.Space and restores
+// the last checkpoint recorded as complete there, which may have been
+// taken by several workers before a rebalance; each completed checkpoint
+// is recorded for the same reason (see coordinator.commit).
+func (l *Local) openSpace(ctx context.Context, opts Options) error {
+	index := 0
+	if opts.Worker != nil {
+		index = opts.Worker.Index
+	}
+	var err error
+	if l.storage, err = opts.Space.Namespace(ctx, namespaceOf(index)); err != nil {
+		return fmt.Errorf("runtime: topology %s: checkpoint namespace: %w", l.topo.Name(), err)
+	}
+	commits, err := opts.Space.Namespace(ctx, commitsNamespace)
+	if err != nil {
+		return fmt.Errorf("runtime: topology %s: commits namespace: %w", l.topo.Name(), err)
+	}
+	l.coord.commit = func(ctx context.Context, id uint64) error {
+		return writeCommit(ctx, commits, commitRecord{ID: id, Namespaces: []string{namespaceOf(index)}}, l.log)
+	}
+	id, err := lastCommit(ctx, commits)
+	if err != nil {
+		return fmt.Errorf("runtime: topology %s: find last checkpoint: %w", l.topo.Name(), err)
+	}
+	sources, err := commitSources(ctx, opts.Space, id)
+	if err != nil {
+		return fmt.Errorf("runtime: topology %s: %w", l.topo.Name(), err)
+	}
+	// Checkpoint ids continue after everything in this namespace, also
+	// checkpoints taken but never recorded as complete.
+	if ids, err := l.storage.ListManifests(ctx); err == nil && len(ids) > 0 {
+		l.coord.floor = ids[len(ids)-1]
+	}
+	return l.restoreSession(ctx, &sessionInfo{restore: id, sources: sources})
 }
 
 // restoreSession restores the checkpoint a session starts from: the parts
