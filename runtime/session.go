@@ -615,7 +615,6 @@ func (s *sessions) newSession(ctx context.Context) {
 	s.start(ctx, next, restore)
 }
 
-
 // scheduleRestart makes the leader start a new session after a backoff
 // that grows while sessions keep failing soon after they start.
 func (s *sessions) scheduleRestart() {
