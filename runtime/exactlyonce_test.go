@@ -241,21 +241,7 @@ func TestExactlyOnceRestoresAfterFailure(t *testing.T) {
 	if len(restored) != spoutTasks || restored[0] == 0 {
 		t.Errorf("spout tasks restored to positions %v; want both restored past the start", restored)
 	}
-	res.mu.Lock()
-	defer res.mu.Unlock()
-	for key, v := range res.violations {
-		if v != 0 {
-			t.Errorf("the checker saw %d sequence gaps or duplicates for %s", v, key)
-		}
-	}
-	for task := range spoutTasks {
-		for k := range keys {
-			key := fmt.Sprintf("t%d-k%d", task, k)
-			if got := res.counts[key]; got != n/keys {
-				t.Errorf("count of %s = %d, want %d", key, got, n/keys)
-			}
-		}
-	}
+	checkExact(t, res, n, keys, spoutTasks)
 }
 
 func keyOf(s string) []byte { return keygroupKey(s) }

@@ -32,14 +32,21 @@ type workerSet struct {
 
 func runWorkerSet(t *testing.T, topo *topology.Topology, n int) *workerSet {
 	t.Helper()
+	return runWorkerSetIn(t, topo, n, 0, state.NewDirSpace(t.TempDir()))
+}
+
+// runWorkerSetIn starts n workers in space, placing task i on worker
+// (i+shift) mod n.
+func runWorkerSetIn(t *testing.T, topo *topology.Topology, n, shift int, space *state.DirSpace) *workerSet {
+	t.Helper()
 	tasks := map[topology.TaskID]int{}
 	for i := 1; i <= topo.NumTasks(); i++ {
-		tasks[topology.TaskID(i)] = i % n
+		tasks[topology.TaskID(i)] = (i + shift) % n
 	}
 	ws := &workerSet{
 		t: t, topo: topo,
 		plan:    WorkerPlan{Workers: freeAddrs(t, n), Tasks: tasks, Token: "secret"},
-		space:   state.NewDirSpace(t.TempDir()),
+		space:   space,
 		cancels: make([]context.CancelFunc, n),
 		dones:   make([]chan error, n),
 		regs:    make([]*prometheus.Registry, n),
@@ -316,16 +323,7 @@ func TestExactlyOnceRescaleWorkers(t *testing.T) {
 		t.Fatalf("lone worker: Run: %v", err)
 	}
 
-	ws3 := &workerSet{t: t, topo: topo, space: ws.space,
-		plan:    WorkerPlan{Workers: freeAddrs(t, 3), Tasks: map[topology.TaskID]int{}, Token: "secret"},
-		cancels: make([]context.CancelFunc, 3), dones: make([]chan error, 3), regs: make([]*prometheus.Registry, 3)}
-	for i := 1; i <= topo.NumTasks(); i++ {
-		ws3.plan.Tasks[topology.TaskID(i)] = (i + 1) % 3
-	}
-	for i := range 3 {
-		ws3.start(i)
-	}
-	t.Cleanup(ws3.stopAll)
+	ws3 := runWorkerSetIn(t, topo, 3, 1, ws.space)
 	waitDrained(t, ws3, exhausted, spoutTasks)
 	ws3.stopAll()
 
