@@ -53,11 +53,18 @@ func (s *splitBolt) Cleanup() error                                   { return n
 
 func (s *splitBolt) Execute(_ context.Context, t topology.Tuple, out topology.BasicEmitter) error {
 	text := t.String(s.in)
-	// One backing array holds the values of every word of the input, so a
-	// word costs one allocation (its boxing into an interface) instead of two.
-	// Emitted Values belong to the runtime and are never reused here.
+	// The runtime's emitter takes a word as a plain string, sparing the
+	// boxing into an interface and the Values. Otherwise one backing array
+	// holds the values of every word of the input, so a word costs one
+	// allocation instead of two. Emitted Values belong to the runtime and are
+	// never reused here.
+	strOut, _ := out.(topology.StringEmitter)
 	var vals []any
 	emit := func(w string) {
+		if strOut != nil {
+			strOut.EmitString(topology.DefaultStream, w)
+			return
+		}
 		if len(vals) == 0 {
 			vals = make([]any, 16)
 		}

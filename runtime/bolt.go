@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gale-stream/gale/internal/keygroup"
 	"time"
@@ -72,6 +73,56 @@ func (e *executor) boltEmit(stream topology.StreamID, values topology.Values, an
 	if !ok || len(targets) == 0 {
 		return
 	}
+	e.emitTo(so, targets, values, "", false, anchors)
+}
+
+// emitString emits a tuple of one string on stream, anchored to anchor
+// (none when nil), without boxing s when the stream's routes need no
+// values (see topology.AnchoredStringEmitter).
+func (e *executor) emitString(stream topology.StreamID, s string, anchor topology.Tuple) {
+	var anchors []topology.Tuple
+	if anchor != nil {
+		e.anchors1[0] = anchor
+		anchors = e.anchors1[:]
+		defer func() { e.anchors1[0] = nil }()
+	}
+	so := e.stream(stream)
+	if so == nil {
+		return
+	}
+	if !e.takesString(so) {
+		e.boltEmit(stream, topology.Values{s}, anchors, 0, false)
+		return
+	}
+	dst := e.tbuf[:0]
+	for _, r := range so.routes {
+		dst = r.chooseString(s, dst)
+	}
+	e.tbuf = dst
+	so.nEmitted++
+	so.nTransferred += int64(len(dst))
+	if len(dst) > 0 {
+		e.emitTo(so, dst, nil, s, true, anchors)
+	}
+}
+
+// takesString reports whether tuples of so can be emitted as unboxed
+// strings: a stream of one field, not direct, whose routes need no values,
+// from a component that reads no event time from what it emits.
+func (e *executor) takesString(so *streamOut) bool {
+	if so.strMode == 0 {
+		so.strMode = -1
+		if len(so.fields) == 1 && !so.direct && e.comp.EventTime == nil &&
+			!slices.ContainsFunc(so.routes, func(r *route) bool { return !r.takesString() }) {
+			so.strMode = 1
+		}
+	}
+	return so.strMode > 0
+}
+
+// emitTo sends a new tuple of stream so to each of targets, anchored to
+// anchors. The tuple holds values, or the unboxed string s when isStr.
+func (e *executor) emitTo(so *streamOut, targets []topology.TaskID, values topology.Values, s string, isStr bool, anchors []topology.Tuple) {
 	tracked := false
 	if e.tracking {
 		for _, a := range anchors {
@@ -85,7 +136,13 @@ func (e *executor) boltEmit(stream topology.StreamID, values topology.Values, an
 		}
 	}
 	if !tracked {
-		t := e.newTuple(so, values, len(targets) == 1)
+		own := len(targets) == 1
+		if isStr && !own {
+			// A shared tuple is read by several tasks: box the string now.
+			values, isStr = topology.Values{s}, false
+		}
+		t := e.newTuple(so, values, own)
+		t.isStr, t.str = isStr, s
 		for _, dst := range targets {
 			e.enqueue(dst, t)
 		}
@@ -93,6 +150,7 @@ func (e *executor) boltEmit(stream topology.StreamID, values topology.Values, an
 	}
 	for _, dst := range targets {
 		t := e.newTuple(so, values, true)
+		t.isStr, t.str = isStr, s
 		for _, a := range anchors {
 			at, ok := a.(*tuple)
 			if !ok || len(at.edges) == 0 || at.done {
@@ -280,6 +338,7 @@ func (e *executor) executeBatch(ts []*tuple) {
 	e.in.depth.Add(-int64(len(ts)))
 	e.tm.queueDepth.Set(float64(e.in.depth.Load()))
 	start := time.Now()
+	e.inBatch = true
 	run := 0 // tuples of the current input not yet counted
 	for _, t := range ts {
 		if t.Origin != e.lastInput || e.lastExec == nil {
@@ -318,6 +377,8 @@ func (e *executor) executeBatch(ts []*tuple) {
 	}
 	clear(ts[k:])
 	putChunk(ts[:k])
+	e.inBatch = false
+	e.putFreeing()
 	busy := time.Since(start)
 	e.now = start.Add(busy)
 	e.tm.busy.Add(busy.Seconds())
@@ -381,6 +442,11 @@ func (o boltOut) EmitAnchored(stream topology.StreamID, values topology.Values, 
 	o.e.anchors1[0] = nil
 }
 
+// EmitStringAnchored implements topology.AnchoredStringEmitter.
+func (o boltOut) EmitStringAnchored(stream topology.StreamID, s string, anchor topology.Tuple) {
+	o.e.emitString(stream, s, anchor)
+}
+
 // setKey binds the task's keyed state to the key of t, when t came through
 // a fields grouping: the same fields, encoded the same way, that routed it
 // here, so a key's tuples and its state always meet in this task.
@@ -391,7 +457,11 @@ func (e *executor) setKey(t *tuple) {
 	}
 	e.keyBuf = e.keyBuf[:0]
 	for _, i := range idx {
-		if i < len(t.Vals) {
+		if t.isStr {
+			if i == 0 {
+				e.keyBuf = appendKeyString(e.keyBuf, t.str)
+			}
+		} else if i < len(t.Vals) {
 			e.keyBuf = keygroup.AppendKey(e.keyBuf, t.Vals[i])
 		}
 	}

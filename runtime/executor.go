@@ -73,6 +73,9 @@ type streamOut struct {
 	origin *topology.Origin // shared by the tuples of this stream
 	direct bool
 	routes []*route
+	// strMode says whether tuples can be emitted as unboxed strings: 0 not
+	// known yet, 1 yes, -1 no (see executor.takesString).
+	strMode int8
 	// directTasks are the tasks subscribed with the direct grouping.
 	directTasks map[topology.TaskID]bool
 
@@ -104,6 +107,7 @@ type executor struct {
 	// for its next batch, and freeing the tuples this task recycled outside
 	// executeBatch (see tuplePool).
 	free, spare, freeing []*tuple
+	inBatch              bool // executeBatch is running
 	dirty                []topology.TaskID
 	ackBuf               [][]ackMsg // pending tracking messages per acker index
 	tbuf                 []topology.TaskID
@@ -262,6 +266,15 @@ func (e *executor) recycle(t *tuple) {
 		e.freeing = make([]*tuple, 0, e.batchSize)
 	}
 	e.freeing = append(e.freeing, t)
+	if !e.inBatch {
+		e.putFreeing()
+	}
+}
+
+// putFreeing hands the tuples recycled outside a batch to the pool once
+// they fill a chunk. Inside executeBatch it waits for the batch's end: the
+// batch still reads the flags of its tuples, which must not be reused yet.
+func (e *executor) putFreeing() {
 	if len(e.freeing) >= e.batchSize {
 		putChunk(e.freeing)
 		e.freeing = nil
@@ -303,6 +316,9 @@ func (e *executor) sendBatch(dst topology.TaskID) {
 func (e *executor) send(dst topology.TaskID, m msg) bool {
 	in := e.l.inboxes[dst]
 	if in == nil {
+		for _, t := range m.tuples {
+			t.data() // the encoder reads Vals
+		}
 		return e.sendRemote(dst, m)
 	}
 	n := int64(len(m.tuples))

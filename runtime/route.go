@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -93,22 +94,13 @@ func (r *route) choose(values topology.Values, dst []topology.TaskID) ([]topolog
 		if err != nil {
 			return dst, err
 		}
-		return append(dst, r.groupTask[keygroup.Of(key, r.maxPar)]), nil
+		return append(dst, r.byGroup(key)), nil
 	case topology.GroupPartialKey:
 		key, err := r.encodeKey(values)
 		if err != nil {
 			return dst, err
 		}
-		h := keygroup.Hash(key)
-		n := uint64(len(r.targets))
-		a := int(h % n)
-		// A second, independent choice: rehash with the key's hash mixed in.
-		b := int(mix64(h) % n)
-		if r.load[b] < r.load[a] {
-			a = b
-		}
-		r.load[a]++
-		return append(dst, r.targets[a]), nil
+		return append(dst, r.partialKey(key)), nil
 	case topology.GroupAll:
 		return append(dst, r.targets...), nil
 	case topology.GroupGlobal:
@@ -126,6 +118,66 @@ func (r *route) choose(values topology.Values, dst []topology.TaskID) ([]topolog
 		return dst, fmt.Errorf("runtime: %s subscribes with the direct grouping; emit to it with EmitDirect", r.sub)
 	}
 	return dst, fmt.Errorf("runtime: unknown grouping %v", r.kind)
+}
+
+// byGroup returns the target of the key group of key (fields grouping).
+func (r *route) byGroup(key []byte) topology.TaskID {
+	return r.groupTask[keygroup.Of(key, r.maxPar)]
+}
+
+// partialKey returns the less loaded of key's two candidate targets.
+func (r *route) partialKey(key []byte) topology.TaskID {
+	h := keygroup.Hash(key)
+	n := uint64(len(r.targets))
+	a := int(h % n)
+	// A second, independent choice: rehash with the key's hash mixed in.
+	b := int(mix64(h) % n)
+	if r.load[b] < r.load[a] {
+		a = b
+	}
+	r.load[a]++
+	return r.targets[a]
+}
+
+// takesString reports whether chooseString can route for r: every grouping
+// but custom and direct, which need the values.
+func (r *route) takesString() bool {
+	switch r.kind {
+	case topology.GroupShuffle, topology.GroupLocalOrShuffle, topology.GroupFields,
+		topology.GroupPartialKey, topology.GroupAll, topology.GroupGlobal:
+		return true
+	}
+	return false
+}
+
+// chooseString is choose for a tuple whose one value is the string s, not
+// boxed into Values (see topology.StringEmitter). Only routes that
+// takesString are asked, on streams of one field.
+func (r *route) chooseString(s string, dst []topology.TaskID) []topology.TaskID {
+	switch r.kind {
+	case topology.GroupFields, topology.GroupPartialKey:
+		if r.kind == topology.GroupFields && len(r.targets) == 1 {
+			return append(dst, r.targets[0])
+		}
+		r.key = r.key[:0]
+		for range r.fieldIdx { // each names the stream's one field
+			r.key = appendKeyString(r.key, s)
+		}
+		if r.kind == topology.GroupFields {
+			return append(dst, r.byGroup(r.key))
+		}
+		return append(dst, r.partialKey(r.key))
+	}
+	dst, _ = r.choose(nil, dst) // the other groupings ignore the values
+	return dst
+}
+
+// appendKeyString appends the key encoding of s: what keygroup.AppendKey
+// appends for s, without boxing s into an interface for the call.
+func appendKeyString(dst []byte, s string) []byte {
+	dst = append(dst, 's')
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
 }
 
 func (r *route) encodeKey(values topology.Values) ([]byte, error) {

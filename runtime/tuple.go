@@ -34,7 +34,60 @@ type tuple struct {
 	own bool
 	// returned is set once Execute returned for the tuple.
 	returned bool
+	// isStr says the tuple's one value is str, not yet boxed into Vals (see
+	// topology.StringEmitter). Only tuples with one receiver are emitted so,
+	// and that receiver boxes it on the first call that needs Vals.
+	isStr bool
+	str   string
 }
+
+// data returns the tuple's TupleData with Vals filled in.
+func (t *tuple) data() *topology.TupleData {
+	if t.isStr {
+		t.Vals = topology.Values{t.str}
+		t.isStr, t.str = false, ""
+	}
+	return &t.TupleData
+}
+
+// The getters of an unboxed string tuple. The string getters read str
+// directly; the others box it first.
+
+func (t *tuple) Values() topology.Values { return t.data().Vals }
+func (t *tuple) Value(i int) any         { return t.data().Value(i) }
+func (t *tuple) Get(f string) (any, bool) {
+	return t.data().Get(f)
+}
+
+func (t *tuple) Len() int {
+	if t.isStr {
+		return 1
+	}
+	return len(t.Vals)
+}
+
+func (t *tuple) String(field string) string {
+	if t.isStr && len(t.Origin.Fields) == 1 && t.Origin.Fields[0] == field {
+		return t.str
+	}
+	return t.data().String(field)
+}
+
+func (t *tuple) StringAt(i int) string {
+	if t.isStr && i == 0 {
+		return t.str
+	}
+	return t.data().StringAt(i)
+}
+
+func (t *tuple) Int64(f string) int64     { return t.data().Int64(f) }
+func (t *tuple) Float64(f string) float64 { return t.data().Float64(f) }
+func (t *tuple) Bool(f string) bool       { return t.data().Bool(f) }
+func (t *tuple) Bytes(f string) []byte    { return t.data().Bytes(f) }
+func (t *tuple) Int64At(i int) int64      { return t.data().Int64At(i) }
+func (t *tuple) Float64At(i int) float64  { return t.data().Float64At(i) }
+func (t *tuple) BoolAt(i int) bool        { return t.data().BoolAt(i) }
+func (t *tuple) BytesAt(i int) []byte     { return t.data().BytesAt(i) }
 
 // Recycling. [topology.Tuple] lets a bolt keep an input only until it acked
 // or failed it, so once both Execute returned and the tuple was acked or

@@ -50,6 +50,25 @@ type SingleAnchorEmitter interface {
 	EmitAnchored(stream StreamID, values Values, anchor Tuple)
 }
 
+// StringEmitter is implemented by the [BasicEmitter] of a [BasicBolt].
+// EmitString(stream, s) does what EmitStream(stream, Values{s}) does, on a
+// stream of one field, but without boxing s into an interface and
+// allocating the Values for it: for a bolt that emits many small strings,
+// such as a splitter, those two allocations are most of what a tuple costs.
+// The receiver gets an ordinary [Tuple]. Check for it with a type assertion
+// and fall back to EmitStream.
+type StringEmitter interface {
+	EmitString(stream StreamID, s string)
+}
+
+// AnchoredStringEmitter is implemented by emitters that can emit a tuple of
+// one string anchored to one tuple (or to none, when anchor is nil) without
+// boxing the string. The runtime's emitter implements it; the emitter of a
+// [BasicBolt] uses it for [StringEmitter.EmitString] when present.
+type AnchoredStringEmitter interface {
+	EmitStringAnchored(stream StreamID, s string, anchor Tuple)
+}
+
 func (b *basicBolt) Prepare(ctx context.Context, tc *Context) error { return b.b.Prepare(ctx, tc) }
 
 // DeclareOutputs passes on the declarations of the wrapped bolt, so that a
@@ -66,8 +85,9 @@ func (b *basicBolt) Cleanup() error { return b.b.Cleanup() }
 func (b *basicBolt) Execute(ctx context.Context, t Tuple, out Emitter) error {
 	b.em.out, b.em.in = out, t
 	b.em.fast, _ = out.(SingleAnchorEmitter)
+	b.em.fastStr, _ = out.(AnchoredStringEmitter)
 	err := b.b.Execute(ctx, t, &b.em)
-	b.em.out, b.em.in, b.em.fast = nil, nil, nil
+	b.em = basicEmitter{}
 	if err != nil {
 		return err
 	}
@@ -76,9 +96,18 @@ func (b *basicBolt) Execute(ctx context.Context, t Tuple, out Emitter) error {
 }
 
 type basicEmitter struct {
-	out  Emitter
-	fast SingleAnchorEmitter // out, when it implements it
-	in   Tuple
+	out     Emitter
+	fast    SingleAnchorEmitter   // out, when it implements it
+	fastStr AnchoredStringEmitter // out, when it implements it
+	in      Tuple
+}
+
+func (e *basicEmitter) EmitString(stream StreamID, s string) {
+	if e.fastStr != nil {
+		e.fastStr.EmitStringAnchored(stream, s, e.in)
+		return
+	}
+	e.EmitStream(stream, Values{s})
 }
 
 func (e *basicEmitter) Emit(values Values) { e.EmitStream(DefaultStream, values) }

@@ -111,3 +111,48 @@ func TestBasicKeepsDeclarations(t *testing.T) {
 		t.Errorf("outputs of a wrapped BasicBolt = %+v", c.Outputs)
 	}
 }
+
+// strRecorder is a recorder that also implements AnchoredStringEmitter.
+type strRecorder struct {
+	recorder
+	strs []string
+}
+
+func (r *strRecorder) EmitStringAnchored(s topology.StreamID, v string, anchor topology.Tuple) {
+	r.strs = append(r.strs, v)
+	r.emits = append(r.emits, emit{stream: s, anchors: []topology.Tuple{anchor}})
+}
+
+func TestBasicEmitString(t *testing.T) {
+	bolt := topology.Basic(topology.BasicFunc(func(_ context.Context, in topology.Tuple, out topology.BasicEmitter) error {
+		se, ok := out.(topology.StringEmitter)
+		if !ok {
+			t.Fatal("the BasicEmitter does not implement StringEmitter")
+		}
+		se.EmitString("words", in.String("w"))
+		return nil
+	}))
+	in := topology.NewTuple("s", "default", 1, topology.Fields{"w"}, topology.Values{"hello"})
+
+	// An emitter without the fast path gets an ordinary anchored emit.
+	var r recorder
+	if err := bolt.Execute(t.Context(), in, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.emits) != 1 || r.emits[0].stream != "words" || len(r.emits[0].values) != 1 || r.emits[0].values[0] != "hello" ||
+		len(r.emits[0].anchors) != 1 || r.emits[0].anchors[0] != topology.Tuple(in) {
+		t.Errorf("fallback emits = %+v, want (words, [hello]) anchored to the input", r.emits)
+	}
+
+	// One with it gets the string, anchored to the input.
+	var sr strRecorder
+	if err := bolt.Execute(t.Context(), in, &sr); err != nil {
+		t.Fatal(err)
+	}
+	if len(sr.strs) != 1 || sr.strs[0] != "hello" || sr.emits[0].stream != "words" || sr.emits[0].anchors[0] != topology.Tuple(in) {
+		t.Errorf("fast path: strings %v emits %+v, want [hello] on words anchored to the input", sr.strs, sr.emits)
+	}
+	if len(sr.acked) != 1 {
+		t.Errorf("acked %d, want 1", len(sr.acked))
+	}
+}
