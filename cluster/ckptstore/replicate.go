@@ -312,6 +312,7 @@ func (s *Server) ensureFiles(ctx context.Context, req *request, p Peer, files []
 	for _, f := range listed {
 		have[f.Name] = f.Size
 	}
+	copied := 0
 	for _, f := range files {
 		if size, ok := have[f.Path]; ok && size == f.Size {
 			continue
@@ -322,7 +323,10 @@ func (s *Server) ensureFiles(ctx context.Context, req *request, p Peer, files []
 		if err := s.pushFile(ctx, req, p, f.Path); err != nil {
 			return err
 		}
-		req.log.Info("ckptstore: copied a file a replica lacked", "peer", p.ID, "file", f.Path)
+		copied++
+	}
+	if copied > 0 {
+		req.log.Info("ckptstore: gave a replica the files of a manifest it lacked", "peer", p.ID, "files", copied)
 	}
 	return nil
 }
@@ -466,7 +470,7 @@ func (s *Server) fetch(ctx context.Context, req *request, path, what string, kee
 		}()
 		if err == nil {
 			s.metrics.fetches.WithLabelValues("ok").Inc()
-			req.log.Info("ckptstore: fetched from a peer", "object", what, "peer", p.ID)
+			req.log.Debug("ckptstore: fetched from a peer", "object", what, "peer", p.ID)
 			return nil
 		}
 		if ctx.Err() != nil {

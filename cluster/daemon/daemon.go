@@ -294,7 +294,8 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 	})
 	d.wg.Go(func() { d.reconcileLoop(runCtx) })
-	d.logger.Info("node started", "api", d.info.API, "gossip", d.info.GossipAddr, "seeds", cfg.Seeds)
+	d.logger.Info("node started", "api", d.info.API, "gossip", d.info.GossipAddr, "seeds", cfg.Seeds,
+		"checkpoint_replicas", max(cmp.Or(cfg.CheckpointReplicas, ckptstore.DefaultReplicas), 0))
 	return d, nil
 }
 
