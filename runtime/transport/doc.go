@@ -34,14 +34,15 @@
 //
 // # Flow control and backpressure
 //
-// The server decodes frames on a reader goroutine (validating every value
-// but leaving tuple values encoded) and queues them for a handler
-// goroutine, which decodes the values (unless [Options.LazyValues], see
-// [Handler]) and calls the Handler, at most CreditWindow per connection. It returns a
-// frame's credit only after [Handler] has returned, in grants of a quarter
-// window (the rest within a millisecond once the queue is empty), so a busy
-// link sends one credit frame per several batches. A sender without credit blocks in [Client.Send] (until
-// its context is done), so a handler that blocks on a full task queue stops
+// The server reads frames on a reader goroutine, which checks each one's
+// length, credit and kind, and queues them, at most CreditWindow per
+// connection, for a handler goroutine, which decodes each in one pass
+// (values too, unless [Options.LazyValues]; see [Handler]) and calls the
+// Handler. It returns a frame's credit only after [Handler] has returned,
+// in grants of a quarter window (the rest within a millisecond once the
+// queue is empty), so a busy link sends one credit frame per several
+// batches. A sender without credit blocks in [Client.Send] (until its
+// context is done), so a handler that blocks on a full task queue stops
 // the remote senders after at most CreditWindow frames, and memory stays
 // bounded on both ends: CreditWindow × MaxFrameSize per link. A peer that
 // sends beyond its credit breaks the protocol and is disconnected. Time

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"github.com/gale-stream/gale/runtime/internal/wire"
 )
 
 // Framing: each frame is a 4-byte big-endian payload length followed by the
@@ -45,7 +47,7 @@ func (fr *frameReader) next(limit int) ([]byte, error) {
 	}
 	size := int(n)
 	if size <= directAlloc {
-		buf := make([]byte, size)
+		buf := wire.MakeNoZero(size) // ReadFull overwrites it all
 		if _, err := io.ReadFull(fr.r, buf); err != nil {
 			return nil, unexpected(err)
 		}

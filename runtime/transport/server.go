@@ -114,11 +114,19 @@ type serverConn struct {
 	peer Peer
 	log  *slog.Logger
 
-	// work carries decoded frames from the reader to the handler goroutine;
-	// free returns them. free starts with CreditWindow frames, so a peer
-	// that sends beyond its credit finds free empty.
-	work chan *wire.Frame
-	free chan *wire.Frame
+	// work carries frames from the reader to the handler goroutine; free
+	// returns them. free starts with CreditWindow frames, so a peer that
+	// sends beyond its credit finds free empty.
+	work chan *inFrame
+	free chan *inFrame
+}
+
+// inFrame is a batch frame on its way from a connection's reader to its
+// handler goroutine: the payload as read, and the frame it decodes into
+// (reused, so its item slice is too).
+type inFrame struct {
+	raw []byte
+	f   wire.Frame
 }
 
 // serve runs the handshake, then reads frames until the connection fails or
@@ -151,11 +159,11 @@ func (s *Server) serve(raw net.Conn) {
 		nc:   nc,
 		peer: peer,
 		log:  log.With("peer_worker", peer.Worker),
-		work: make(chan *wire.Frame, s.opts.CreditWindow),
-		free: make(chan *wire.Frame, s.opts.CreditWindow),
+		work: make(chan *inFrame, s.opts.CreditWindow),
+		free: make(chan *inFrame, s.opts.CreditWindow),
 	}
 	for range s.opts.CreditWindow {
-		c.free <- new(wire.Frame)
+		c.free <- new(inFrame)
 	}
 	s.mu.Lock()
 	if s.mu.closing {
@@ -177,18 +185,23 @@ func (s *Server) serve(raw net.Conn) {
 	case err == nil, closing:
 		c.log.Info("transport peer disconnected")
 	default:
-		kind := errKindIO
-		switch {
-		case errors.Is(err, ErrFrameTooLarge):
-			kind = errKindFrameTooLarge
-		case errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrTruncated), errors.Is(err, wire.ErrTooDeep):
-			kind = errKindMalformed
-		case errors.Is(err, ErrProtocol):
-			kind = errKindProtocol
-		}
-		s.m.errors[kind].Inc()
-		c.log.Warn("transport connection closed", "kind", kind, "err", err)
+		s.connError(c, err)
 	}
+}
+
+// connError counts and logs the error that ended connection c.
+func (s *Server) connError(c *serverConn, err error) {
+	kind := errKindIO
+	switch {
+	case errors.Is(err, ErrFrameTooLarge):
+		kind = errKindFrameTooLarge
+	case errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrTruncated), errors.Is(err, wire.ErrTooDeep):
+		kind = errKindMalformed
+	case errors.Is(err, ErrProtocol):
+		kind = errKindProtocol
+	}
+	s.m.errors[kind].Inc()
+	c.log.Warn("transport connection closed", "kind", kind, "err", err)
 }
 
 // handshake reads the peer's Hello, checks it with Accept and replies with
@@ -225,13 +238,11 @@ func (s *Server) handshake(nc net.Conn, fr *frameReader) (Peer, error) {
 	return peer, nil
 }
 
-// read reads batch frames into c.work until the connection ends. It returns
-// nil on a clean end of stream or when the server closes.
+// read reads batch frames into c.work until the connection ends. It checks
+// each frame's length (before allocating it), credit and kind; the handler
+// goroutine decodes it. It returns nil on a clean end of stream or when the
+// server or the handler closed the connection.
 func (s *Server) read(c *serverConn, fr *frameReader) error {
-	// Values are only validated here; the handler goroutine decodes them
-	// (unless LazyValues), which splits the receiving work in two halves
-	// that run in parallel.
-	dec := wire.Decoder{Lazy: true}
 	for {
 		b, err := fr.next(s.opts.MaxFrameSize)
 		if err != nil {
@@ -242,19 +253,21 @@ func (s *Server) read(c *serverConn, fr *frameReader) error {
 		}
 		s.m.recvFrames.Inc()
 		s.m.recvBytes.Add(float64(len(b) + headerSize))
-		var f *wire.Frame
+		if wire.Kind(b[0]) != wire.KindBatch {
+			var f wire.Frame
+			if err := wire.DecodeFrame(b, &f); err != nil {
+				return fmt.Errorf("decode frame of %d bytes: %w", len(b), err)
+			}
+			return fmt.Errorf("%w: unexpected %v frame", ErrProtocol, f.Kind)
+		}
+		var in *inFrame
 		select {
-		case f = <-c.free:
+		case in = <-c.free:
 		default:
 			return fmt.Errorf("%w: more than %d frames without credit", ErrProtocol, s.opts.CreditWindow)
 		}
-		if err := dec.DecodeOwned(b, f); err != nil {
-			return fmt.Errorf("decode frame of %d bytes: %w", len(b), err)
-		}
-		if f.Kind != wire.KindBatch {
-			return fmt.Errorf("%w: unexpected %v frame", ErrProtocol, f.Kind)
-		}
-		c.work <- f // never blocks: work and free share the window
+		in.raw = b
+		c.work <- in // never blocks: work and free share the window
 	}
 }
 
@@ -269,7 +282,12 @@ const creditDelay = time.Millisecond
 // the remainder follows within creditDelay, so a sender waiting for its
 // last frames to be confirmed (Client.Shutdown) is not kept waiting.
 func (s *Server) handle(c *serverConn) {
-	var vd wire.ValueDecoder // one per connection, so its chunks fill up
+	// The handler goroutine decodes each frame in one pass, values too
+	// (into the chunks of wire's flat decoding) unless LazyValues: the
+	// reader only reads, so the receiving work splits between the two,
+	// and the frame's bytes are read once, where they are used.
+	dec := wire.Decoder{Lazy: s.opts.LazyValues}
+	failed := false
 	threshold := uint32(max(1, s.opts.CreditWindow/4))
 	var pending uint32
 	var buf []byte
@@ -294,27 +312,39 @@ func (s *Server) handle(c *serverConn) {
 	defer timer.Stop()
 	armed := false
 	for {
-		var f *wire.Frame
+		var in *inFrame
 		select {
-		case f = <-c.work:
+		case in = <-c.work:
 		case <-timer.C:
 			armed = false
 			grant()
 			continue
 		}
-		if f == nil {
+		if in == nil {
 			return // c.work closed: the reader is done
 		}
-		if s.ctx.Err() != nil {
+		f := &in.f
+		switch {
+		case failed:
+			// A malformed frame closed the connection; what the reader
+			// had queued behind it is dropped.
+		case s.ctx.Err() != nil:
 			s.m.dropped.Inc()
-		} else if s.opts.LazyValues || s.decodeValues(c, &vd, &f.Batch) {
+		default:
+			if err := dec.DecodeOwned(in.raw, f); err != nil {
+				failed = true
+				s.connError(c, fmt.Errorf("decode frame of %d bytes: %w", len(in.raw), err))
+				c.nc.Close() // the reader stops at once
+				break
+			}
 			s.opts.Handler(s.ctx, c.peer, &f.Batch)
 		}
 		// Truncate without clearing: the frame is reused within the window,
 		// so what it still references is bounded, and clearing it costs GC
 		// write barriers on every item.
+		in.raw = nil
 		f.Batch.Items = f.Batch.Items[:0]
-		c.free <- f
+		c.free <- in
 		pending++
 		if pending >= threshold {
 			grant()
@@ -323,27 +353,6 @@ func (s *Server) handle(c *serverConn) {
 			armed = true
 		}
 	}
-}
-
-// decodeValues sets the Values of every tuple of b from its Raw. The reader
-// validated them, so this cannot fail short of a bug; if it does, the batch
-// is dropped and the connection closed, as for a malformed frame.
-func (s *Server) decodeValues(c *serverConn, vd *wire.ValueDecoder, b *wire.Batch) bool {
-	for i := range b.Items {
-		t := &b.Items[i].Tuple
-		if b.Items[i].Kind != wire.KindTuple || t.Values != nil {
-			continue
-		}
-		vals, err := vd.Decode(t.Raw)
-		if err != nil {
-			s.m.errors[errKindMalformed].Inc()
-			c.log.Error("transport dropping a batch whose values do not decode", "err", err)
-			c.nc.Close()
-			return false
-		}
-		t.Values = vals
-	}
-	return true
 }
 
 // Shutdown stops accepting, closes every connection, and waits until the

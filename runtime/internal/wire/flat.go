@@ -44,7 +44,7 @@ import (
 // ordinary path.
 
 // flatChunk is the size of a chunk values are decoded into.
-const flatChunk = 16 << 10
+const flatChunk = 32 << 10
 
 // flatMaxTuple bounds the chunk space one tuple may take; larger ones take
 // the ordinary path rather than waste most of a chunk.
@@ -197,7 +197,17 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 			ptr := uintptr(0)
 			if sl > 0 {
 				ptr = uintptr(unsafe.Add(base, off))
-				copy(a.chunk[off:off+sl], src)
+				if sl <= 16 && p-sl+16 <= len(b) && off+16 <= len(a.chunk) {
+					// Short strings, the usual case: two word moves
+					// instead of a call to memmove. They may copy bytes
+					// past the string (still inside b) into the padding
+					// of its slot (still inside the chunk).
+					q, d := b[p-sl:p-sl+16], a.chunk[off:off+16]
+					binary.LittleEndian.PutUint64(d, binary.LittleEndian.Uint64(q))
+					binary.LittleEndian.PutUint64(d[8:], binary.LittleEndian.Uint64(q[8:]))
+				} else {
+					copy(a.chunk[off:off+sl], src)
+				}
 				off += alignWord(sl)
 			} else if isBytes {
 				ptr = uintptr(unsafe.Add(base, hdr)) // empty but not nil, as the ordinary path gives
@@ -285,10 +295,18 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 
 // makeNoZero returns n bytes of pointer-free memory that is not cleared
 // first: a chunk is written before any of it is read, so clearing it would
-// be wasted work (a tenth of the receiving side's time). strings.Builder is
+// be wasted work. strings.Builder is
 // the standard library's way to such memory; the builder is dropped at
 // once, so nothing else sees the bytes.
-func makeNoZero(n int) []byte {
+func makeNoZero(n int) []byte { return MakeNoZero(n) }
+
+// MakeNoZero returns a byte slice of length n whose contents are not
+// cleared: for buffers that are overwritten before they are read, such as
+// a frame about to be read from a connection.
+func MakeNoZero(n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
 	var sb strings.Builder
 	sb.Grow(n)
 	sb.WriteByte(0)
