@@ -141,3 +141,70 @@ func TestStoreSurvivesItsNode(t *testing.T) {
 		}
 	}
 }
+
+// A node that missed deletes while away comes back with stale copies:
+// listings show them again, and the Store's next retention deletes them
+// everywhere, so that every node ends up holding what the writer holds.
+func TestStaleNodeHealsThroughRetention(t *testing.T) {
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	c := newCluster(t, 3, clusterOpts{replicas: 2})
+	storage := c.storage(c.nodes[0], "clicks", "worker-0")
+	scope := state.Scope{Topology: "clicks", Component: "count", Task: 0,
+		Groups: keygroup.RangeOf(0, 1, 64), MaxParallelism: 64}
+	store, err := state.Open(t.TempDir(), state.Options{Logger: quiet, Retain: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	b, err := store.Task(scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	count := state.NewCounter(b, "n")
+	checkpoint := func(id uint64) {
+		t.Helper()
+		for i := range 100 {
+			if err := b.SetCurrentKey(state.AppendRecordKey(nil, fmt.Sprintf("k%d-%d", id, i))); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := count.Add(1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.FlushForCheckpoint(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Checkpoint(ctx, id, storage); err != nil {
+			t.Fatalf("checkpoint %d: %v", id, err)
+		}
+	}
+	checkpoint(1)
+	away := c.nodes[2]
+	c.mu.Lock()
+	c.alive[away.id] = false // declared dead; its copy stays as it was
+	c.mu.Unlock()
+	checkpoint(2)
+	checkpoint(3)
+	if !holdsManifest(away, "clicks", "worker-0", 1) {
+		t.Fatal("the away node lost manifest 1 while away")
+	}
+	c.mu.Lock()
+	c.alive[away.id] = true
+	c.mu.Unlock()
+	ids, err := storage.ListManifests(ctx)
+	if err != nil || !slices.Equal(ids, []uint64{1, 3}) {
+		t.Fatalf("listing with the stale node back: %v, %v; want [1 3]", ids, err)
+	}
+	checkpoint(4)
+	writer := countFiles(t, filepath.Join(c.nodes[0].dir, "clicks", "worker-0"))
+	for _, n := range c.nodes[1:] {
+		if k := countFiles(t, filepath.Join(n.dir, "clicks", "worker-0")); k != writer {
+			t.Fatalf("node %s holds %d objects, the writer %d", n.id, k, writer)
+		}
+	}
+	if ids, err := storage.ListManifests(ctx); err != nil || !slices.Equal(ids, []uint64{4}) {
+		t.Fatalf("after retention: %v, %v; want [4]", ids, err)
+	}
+}
