@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,7 +49,10 @@ type Config struct {
 	// StableAfter is how long a worker must run before its backoff resets.
 	// Default: 10s.
 	StableAfter time.Duration
-	// Env is added to every worker's environment (after os.Environ()).
+	// Env is added to every worker's environment: the node's own
+	// environment without its GALE_* variables (the node's settings, such
+	// as GALE_TOKEN and GALE_GOSSIP_KEY, are secrets user code must not
+	// see), then Env.
 	Env []string
 }
 
@@ -445,7 +449,7 @@ func (w *worker) start() (*exec.Cmd, *os.File, error) {
 	// process's lifetime and stops it with SIGTERM first.
 	cmd := exec.Command(w.spec.Binary, "worker", "--assignment", path)
 	cmd.Dir = w.dir
-	cmd.Env = append(append(os.Environ(), w.s.cfg.Env...), EnvAssignment+"="+path)
+	cmd.Env = append(append(workerEnviron(), w.s.cfg.Env...), EnvAssignment+"="+path)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = sysProcAttr()
@@ -454,4 +458,10 @@ func (w *worker) start() (*exec.Cmd, *os.File, error) {
 		return nil, nil, fmt.Errorf("supervisor: start %s: %w", w.spec.Binary, err)
 	}
 	return cmd, logf, nil
+}
+
+// workerEnviron returns the node's environment without its GALE_* variables.
+func workerEnviron() []string {
+	env := os.Environ()
+	return slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GALE_") })
 }
