@@ -50,9 +50,9 @@ type Config struct {
 	// Default: 10s.
 	StableAfter time.Duration
 	// Env is added to every worker's environment: the node's own
-	// environment without its GALE_* variables (the node's settings, such
-	// as GALE_TOKEN and GALE_GOSSIP_KEY, are secrets user code must not
-	// see), then Env.
+	// environment without its GALE_* variables but GALE_LOG_LEVEL (the
+	// node's settings include secrets, GALE_TOKEN and GALE_GOSSIP_KEY, that
+	// user code must not see), then Env.
 	Env []string
 }
 
@@ -460,8 +460,11 @@ func (w *worker) start() (*exec.Cmd, *os.File, error) {
 	return cmd, logf, nil
 }
 
-// workerEnviron returns the node's environment without its GALE_* variables.
+// workerEnviron returns the node's environment without its GALE_*
+// variables, except the log level, which workers share with their node.
 func workerEnviron() []string {
 	env := os.Environ()
-	return slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GALE_") })
+	return slices.DeleteFunc(env, func(kv string) bool {
+		return strings.HasPrefix(kv, "GALE_") && !strings.HasPrefix(kv, "GALE_LOG_LEVEL=")
+	})
 }

@@ -67,7 +67,8 @@ func TestStartsWorkerWithAssignment(t *testing.T) {
 	// The node's secrets stay out of the worker's environment.
 	t.Setenv("GALE_TOKEN", "node-secret")
 	t.Setenv("GALE_GOSSIP_KEY", "gossip-secret")
-	bin := script(t, `echo "args: $*"; echo "env: $GALE_WORKER_ASSIGNMENT"; echo "token: [$GALE_TOKEN$GALE_GOSSIP_KEY]"; cat "$GALE_WORKER_ASSIGNMENT"; exec sleep 60`)
+	t.Setenv("GALE_LOG_LEVEL", "debug")
+	bin := script(t, `echo "args: $*"; echo "env: $GALE_WORKER_ASSIGNMENT"; echo "token: [$GALE_TOKEN$GALE_GOSSIP_KEY] level: $GALE_LOG_LEVEL"; cat "$GALE_WORKER_ASSIGNMENT"; exec sleep 60`)
 	s := newSup(t, nil, time.Second)
 	if err := s.Apply([]Spec{spec(bin, "clicks", 0, 7)}); err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func TestStartsWorkerWithAssignment(t *testing.T) {
 	})
 	b, _ := os.ReadFile(st.Log)
 	path := filepath.Join(filepath.Dir(st.Log), "assignment.json")
-	for _, want := range []string{"args: worker --assignment " + path, "env: " + path, "token: []", `"topology": "clicks"`} {
+	for _, want := range []string{"args: worker --assignment " + path, "env: " + path, "token: [] level: debug", `"topology": "clicks"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("log lacks %q:\n%s", want, b)
 		}
