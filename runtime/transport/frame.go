@@ -35,25 +35,43 @@ type frameReader struct {
 // io.ErrUnexpectedEOF inside one, [ErrFrameTooLarge] for a length above
 // limit and [ErrProtocol] for an empty frame.
 func (fr *frameReader) next(limit int) ([]byte, error) {
-	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
+	size, err := fr.header(limit)
+	if err != nil {
 		return nil, err
+	}
+	return fr.payload(size, nil)
+}
+
+// header reads the next frame's header and returns its payload length,
+// checked against limit; see next for the errors.
+func (fr *frameReader) header(limit int) (int, error) {
+	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
+		return 0, err
 	}
 	n := binary.BigEndian.Uint32(fr.hdr[:])
 	if n == 0 {
-		return nil, fmt.Errorf("%w: empty frame", ErrProtocol)
+		return 0, fmt.Errorf("%w: empty frame", ErrProtocol)
 	}
 	if uint64(n) > uint64(limit) {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, limit)
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, limit)
 	}
-	size := int(n)
+	return int(n), nil
+}
+
+// payload reads a payload of size bytes (from header) into buf if it has
+// the capacity, else into a new buffer.
+func (fr *frameReader) payload(size int, buf []byte) ([]byte, error) {
 	if size <= directAlloc {
-		buf := wire.MakeNoZero(size) // ReadFull overwrites it all
+		if cap(buf) < size {
+			buf = wire.MakeNoZero(size) // ReadFull overwrites it all
+		}
+		buf = buf[:size]
 		if _, err := io.ReadFull(fr.r, buf); err != nil {
 			return nil, unexpected(err)
 		}
 		return buf, nil
 	}
-	buf := make([]byte, 0, directAlloc)
+	buf = make([]byte, 0, directAlloc)
 	for len(buf) < size {
 		if len(buf) == cap(buf) {
 			buf = append(buf, make([]byte, min(cap(buf), size-len(buf)))...)[:len(buf)]

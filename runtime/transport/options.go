@@ -33,18 +33,22 @@ type Peer struct {
 // must return promptly once ctx is cancelled, which happens when the server
 // is closed.
 //
-// Tuples arrive decoded: Tuple.Values holds the values, decoded (on the
-// goroutine that calls Handler, into chunks the garbage collector need not
-// scan: see runtime/internal/wire, flat.go); they must not be modified.
-// Tuple.Raw
-// holds them still encoded, so a tuple forwarded unchanged to another
-// worker is re-sent from Raw without re-encoding. With
-// [Options.LazyValues] the reader only validates values and leaves Values
-// nil: a Handler that reads single values through Raw's typed accessors
-// (StringAt, Int64At, ...) then decodes nothing it does not read.
+// Tuples arrive decoded: Tuple.Values holds the values, decoded on the
+// goroutine that calls Handler (into chunks the garbage collector need not
+// scan: see runtime/internal/wire, flat.go); they may be kept, and must not
+// be modified. Tuple.Raw holds the same values still encoded, valid only
+// until Handler returns: the frame's buffer is then read into again (unless
+// a value still refers to it), so a Handler that forwards tuples from Raw
+// must do so before it returns.
 //
-// b and its Items slice are reused once Handler returns; everything the
-// items reference (streams, raw values, edges) is not, and may be kept.
+// With [Options.LazyValues] values are only validated and Values is nil:
+// a Handler that reads single values through Raw's typed accessors
+// (StringAt, Int64At, ...) decodes nothing it does not read, and Raw may be
+// kept.
+//
+// b and its Items slice are reused once Handler returns; what the items
+// reference (streams, values, edges, and with LazyValues raw values) is
+// not, and may be kept.
 type Handler func(ctx context.Context, from Peer, b *wire.Batch)
 
 // Options configures a [Server], a [Client] or a [Transport]. The zero value

@@ -123,11 +123,17 @@ type serverConn struct {
 
 // inFrame is a batch frame on its way from a connection's reader to its
 // handler goroutine: the payload as read, and the frame it decodes into
-// (reused, so its item slice is too).
+// (reused, so its item slice is too). buf is a payload buffer to read the
+// next frame into, when the last one could be reused.
 type inFrame struct {
 	raw []byte
+	buf []byte
 	f   wire.Frame
 }
+
+// reuseLimit bounds the payload buffers a connection keeps for reuse, so
+// an idle connection holds at most CreditWindow × reuseLimit.
+const reuseLimit = 64 << 10
 
 // serve runs the handshake, then reads frames until the connection fails or
 // the server closes.
@@ -244,31 +250,60 @@ func (s *Server) handshake(nc net.Conn, fr *frameReader) (Peer, error) {
 // server or the handler closed the connection.
 func (s *Server) read(c *serverConn, fr *frameReader) error {
 	for {
-		b, err := fr.next(s.opts.MaxFrameSize)
+		size, err := fr.header(s.opts.MaxFrameSize)
+		if err == nil {
+			err = s.readInto(c, fr, size)
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			return err
 		}
-		s.m.recvFrames.Inc()
-		s.m.recvBytes.Add(float64(len(b) + headerSize))
-		if wire.Kind(b[0]) != wire.KindBatch {
-			var f wire.Frame
-			if err := wire.DecodeFrame(b, &f); err != nil {
-				return fmt.Errorf("decode frame of %d bytes: %w", len(b), err)
-			}
-			return fmt.Errorf("%w: unexpected %v frame", ErrProtocol, f.Kind)
+	}
+}
+
+// readInto reads a payload of size bytes and queues it for the handler.
+func (s *Server) readInto(c *serverConn, fr *frameReader, size int) error {
+	var in *inFrame
+	select {
+	case in = <-c.free:
+	default:
+		// Read it anyway, to report what it was.
+		b, err := fr.payload(size, nil)
+		if err != nil {
+			return err
 		}
-		var in *inFrame
-		select {
-		case in = <-c.free:
-		default:
+		if wire.Kind(b[0]) == wire.KindBatch {
 			return fmt.Errorf("%w: more than %d frames without credit", ErrProtocol, s.opts.CreditWindow)
 		}
-		in.raw = b
-		c.work <- in // never blocks: work and free share the window
+		return s.unexpected(b)
 	}
+	b, err := fr.payload(size, in.buf)
+	in.buf = nil
+	if err != nil {
+		c.free <- in
+		return err
+	}
+	s.m.recvFrames.Inc()
+	s.m.recvBytes.Add(float64(len(b) + headerSize))
+	if wire.Kind(b[0]) != wire.KindBatch {
+		c.free <- in
+		return s.unexpected(b)
+	}
+	in.raw = b
+	c.work <- in // never blocks: work and free share the window
+	return nil
+}
+
+// unexpected returns the error for a frame payload b of another kind than
+// batch.
+func (s *Server) unexpected(b []byte) error {
+	var f wire.Frame
+	if err := wire.DecodeFrame(b, &f); err != nil {
+		return fmt.Errorf("decode frame of %d bytes: %w", len(b), err)
+	}
+	return fmt.Errorf("%w: unexpected %v frame", ErrProtocol, f.Kind)
 }
 
 // creditDelay bounds how long the server holds back credit for frames it
@@ -338,6 +373,12 @@ func (s *Server) handle(c *serverConn) {
 				break
 			}
 			s.opts.Handler(s.ctx, c.peer, &f.Batch)
+		}
+		// The payload buffer is read into again if nothing decoded from it
+		// refers to it but Tuple.Raw, which the Handler may not keep
+		// unless LazyValues.
+		if !failed && !s.opts.LazyValues && !dec.Aliases() && cap(in.raw) <= reuseLimit {
+			in.buf = in.raw[:0]
 		}
 		// Truncate without clearing: the frame is reused within the window,
 		// so what it still references is bounded, and clearing it costs GC

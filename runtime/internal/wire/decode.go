@@ -40,6 +40,9 @@ type Decoder struct {
 
 	// discard makes readValue validate without producing values.
 	discard bool
+	// aliased is set when a decoded value or name aliases the input (see
+	// Aliases).
+	aliased bool
 	// streams interns stream names, so a reused item whose stream did not
 	// change is not written (a pointer store costs a write barrier while
 	// the collector marks), and names do not pin their frames.
@@ -64,6 +67,7 @@ func (d *Decoder) stream(name []byte) string {
 		return ""
 	}
 	if len(d.streams) >= maxStreams {
+		d.aliased = true
 		return unsafe.String(&name[0], len(name))
 	}
 	if d.streams == nil {
@@ -155,8 +159,16 @@ func (d *Decoder) str(n uint64) (string, error) {
 	if err != nil || len(p) == 0 {
 		return "", err
 	}
+	d.aliased = d.aliased || !d.discard
 	return unsafe.String(&p[0], len(p)), nil
 }
+
+// Aliases reports whether what the last [Decoder.DecodeOwned] call decoded
+// references its input other than through [Tuple.Raw]: strings or byte
+// slices that were not copied. When it returns false, the input may be
+// reused as soon as no Tuple.Raw of the frame is used any more (values
+// decoded flat and interned stream names are copies).
+func (d *Decoder) Aliases() bool { return d.aliased }
 
 // ReadArrayLen reads an array header. The length is checked against the
 // remaining input (each element takes at least one byte).
@@ -431,6 +443,7 @@ func (d *Decoder) readValue(depth int) (any, error) {
 		if err != nil || d.discard {
 			return nil, err
 		}
+		d.aliased = true
 		return p, nil
 	case mpFloat32:
 		x, err := d.u32()
@@ -587,6 +600,7 @@ func (d *Decoder) readExt(start int, c byte) (any, error) {
 // The value's extent is found first with skip, which checks every length, so
 // the library only ever sees a complete, bounded value.
 func (d *Decoder) fallback(depth int) (v any, err error) {
+	d.aliased = true // conservatively: the library may keep slices of raw
 	start := d.off
 	if err := d.skip(depth); err != nil {
 		return nil, err
@@ -702,6 +716,7 @@ func (d *Decoder) readValues(vals []any) error {
 					s := ""
 					if n > 0 {
 						s = unsafe.String(&d.b[d.off+1], n)
+						d.aliased = true
 					}
 					d.off += 1 + n
 					vals[i] = d.boxString(s)
@@ -1000,6 +1015,7 @@ func (d *Decoder) readItem(it *Item) error {
 // result that must not be used.
 func (d *Decoder) DecodeOwned(b []byte, f *Frame) error {
 	d.Reset(b)
+	d.aliased = false
 	if len(b) == 0 {
 		return errTrunc("empty frame")
 	}

@@ -198,3 +198,48 @@ func FuzzFlatDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecoderAliases(t *testing.T) {
+	tuple := func(vals ...any) Item {
+		return Item{Kind: KindTuple, Tuple: Tuple{Dest: 1, SourceTask: 2, Stream: "default", Values: vals}}
+	}
+	tests := []struct {
+		name string
+		f    *Frame
+		lazy bool
+		want bool
+	}{
+		{"flat", batchOf(tuple("word", int64(1), 2.5, []byte("b"), time.Unix(1, 0)), Item{Kind: KindBarrier}), false, false},
+		{"list", batchOf(tuple("word", []any{"x"})), false, true},
+		{"large-string", batchOf(tuple(strings.Repeat("x", flatMaxTuple))), false, true},
+		{"long-stream", batchOf(Item{Kind: KindTuple, Tuple: Tuple{Stream: strings.Repeat("s", 40), Values: []any{int64(1)}}}), false, true},
+		{"lazy", batchOf(tuple("word", strings.Repeat("x", 100), []any{"x"})), true, false},
+		{"hello", &Frame{Kind: KindHello, Hello: Hello{Topology: "t"}}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := AppendFrame(nil, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := Decoder{Lazy: tt.lazy}
+			var f Frame
+			if err := d.DecodeOwned(b, &f); err != nil {
+				t.Fatal(err)
+			}
+			if got := d.Aliases(); got != tt.want {
+				t.Fatalf("Aliases() = %v, want %v", got, tt.want)
+			}
+			if !tt.want && tt.f.Kind == KindBatch && !tt.lazy {
+				// Overwrite the input: what was decoded must not change.
+				clear(b)
+				for i := range f.Batch.Items {
+					if want, got := tt.f.Batch.Items[i].Tuple, f.Batch.Items[i].Tuple; got.Stream != want.Stream ||
+						!equal(any(got.Values), any(want.Values)) {
+						t.Fatalf("item %d changed with the input: %+v, want %+v", i, got, want)
+					}
+				}
+			}
+		})
+	}
+}
