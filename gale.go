@@ -223,7 +223,8 @@ func runWorker(ctx context.Context, b *topology.Builder, args []string, o *optio
 		// Under a node: checkpoints go through it to replicas on other
 		// nodes, so they outlive this one. A lone worker keeps them as
 		// worker 0 of several would, so rebalancing restores either way.
-		ropts.Space = ckptstore.NewSpace(nodeAPI, a.Token, a.Topology, nil)
+		// Each submission of a name has checkpoints of its own.
+		ropts.Space = ckptstore.NewSpace(nodeAPI, a.Token, a.Topology, nil).WithIncarnation(a.Incarnation)
 	}
 	if a.Workers > 1 {
 		plan, err := WorkerPlan(a)

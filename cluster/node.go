@@ -327,6 +327,18 @@ func (n *Node) Topologies() []TopologyInfo {
 	return out
 }
 
+// Known returns what the node knows of topology name, tombstones of killed
+// topologies included.
+func (n *Node) Known(name string) (TopologyInfo, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t, ok := n.mu.state.topologies[name]
+	if !ok {
+		return TopologyInfo{}, false
+	}
+	return *t, true
+}
+
 // PutTopology submits t, or replaces the topology of the same name (for a
 // rebalance), and spreads it to the cluster; the coordinator then assigns
 // its workers. It sets t.Version and t.UpdatedBy. It returns an error
@@ -355,7 +367,7 @@ func (n *Node) KillTopology(name string) error {
 	if !ok || cur.Killed {
 		return fmt.Errorf("%w: %q", ErrUnknownTopology, name)
 	}
-	t := TopologyInfo{Name: name, BinarySHA256: cur.BinarySHA256, Killed: true}
+	t := TopologyInfo{Name: name, BinarySHA256: cur.BinarySHA256, Killed: true, Incarnation: cur.Incarnation}
 	if err := n.updateTopology(&t); err != nil {
 		return err
 	}

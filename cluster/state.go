@@ -146,6 +146,11 @@ type TopologyInfo struct {
 	Version uint64 `msgpack:"v"`
 	// UpdatedBy is the id of the node that made this version.
 	UpdatedBy string `msgpack:"u"`
+	// Incarnation identifies one submission of the name (random, set at
+	// submission, kept by rebalances). Checkpoints are kept under it, so a
+	// topology submitted under a killed one's name starts without that
+	// one's state, and nodes delete the checkpoints of dead incarnations.
+	Incarnation string `msgpack:"i,omitempty"`
 }
 
 func (t *TopologyInfo) newer(o *TopologyInfo) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -315,6 +316,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
+	info.Incarnation = rand.Text()[:16]
 	if err := info.Validate(); err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return

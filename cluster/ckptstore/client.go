@@ -22,6 +22,8 @@ type Space struct {
 	token    string
 	topology string
 	hc       *http.Client
+	// incarnation, when set, prefixes every namespace: INCARNATION.NAME.
+	incarnation string
 }
 
 var _ state.CheckpointSpace = (*Space)(nil)
@@ -48,10 +50,27 @@ func (s *Space) Namespace(_ context.Context, name string) (state.CheckpointStora
 	if err := checkTopology(s.topology); err != nil {
 		return nil, err
 	}
+	if s.incarnation != "" {
+		if strings.Contains(s.incarnation, ".") {
+			return nil, fmt.Errorf("%w: invalid incarnation %q", ErrRefused, s.incarnation)
+		}
+		name = s.incarnation + "." + name
+	}
 	if err := checkNamespace(name); err != nil {
 		return nil, err
 	}
 	return &Storage{sp: s, ns: name}, nil
+}
+
+// WithIncarnation returns the space of one submission of the topology
+// (cluster.TopologyInfo.Incarnation): its namespaces are stored as
+// INCARNATION.NAME, apart from other submissions' under the same name, and
+// [Server.Prune] deletes them once the submission is dead. inc must be
+// letters and digits.
+func (s *Space) WithIncarnation(inc string) *Space {
+	c := *s
+	c.incarnation = inc
+	return &c
 }
 
 // Storage is one namespace of a [Space]: a state.CheckpointStorage over the

@@ -40,6 +40,7 @@ type node struct {
 	id  string
 	dir string // the checkpoint store's Dir
 	srv *httptest.Server
+	ck  *ckptstore.Server
 }
 
 // testCluster is nodes that see each other as peers while alive.
@@ -59,6 +60,7 @@ type clusterOpts struct {
 	token       string
 	maxFileSize int64
 	peerTimeout time.Duration
+	pruneAfter  time.Duration
 	// stalled adds a peer that accepts requests and never answers.
 	stalled bool
 }
@@ -80,7 +82,7 @@ func newCluster(t testing.TB, n int, o clusterOpts) *testCluster {
 		ck, err := ckptstore.New(ckptstore.Config{
 			Dir: nd.dir, Self: id, Peers: func() []ckptstore.Peer { return c.peersOf(id) },
 			Replicas: o.replicas, Token: o.token, HTTPClient: c.client, MaxFileSize: o.maxFileSize, Logger: quiet,
-			PeerTimeout: o.peerTimeout,
+			PeerTimeout: o.peerTimeout, PruneAfter: o.pruneAfter,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -94,6 +96,7 @@ func newCluster(t testing.TB, n int, o clusterOpts) *testCluster {
 		if err != nil {
 			t.Fatal(err)
 		}
+		nd.ck = ck
 		nd.srv = httptest.NewServer(srv.Handler())
 		t.Cleanup(nd.srv.Close)
 		c.nodes = append(c.nodes, nd)

@@ -25,6 +25,9 @@ const DefaultReplicas = 2
 // DefaultPeerTimeout bounds one listing or lookup on a peer.
 const DefaultPeerTimeout = 10 * time.Second
 
+// DefaultPruneAfter is the default of Config.PruneAfter.
+const DefaultPruneAfter = 10 * time.Minute
+
 // Peer is another node of the cluster, as the server sees it.
 type Peer struct {
 	// ID is the node id.
@@ -59,6 +62,10 @@ type Config struct {
 	MaxFileSize int64
 	// PeerTimeout bounds one listing or lookup on one peer. Default: 10s.
 	PeerTimeout time.Duration
+	// PruneAfter is how long a namespace of a dead submission must have
+	// gone unwritten before [Server.Prune] deletes it. Default:
+	// DefaultPruneAfter (10 minutes).
+	PruneAfter time.Duration
 	// Logger receives the server's logs. Default: slog.Default().
 	Logger *slog.Logger
 	// Registerer registers the server's metrics. Default: none.
@@ -94,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.MaxFileSize = cmp.Or(cfg.MaxFileSize, DefaultMaxFileSize)
 	cfg.PeerTimeout = cmp.Or(cfg.PeerTimeout, DefaultPeerTimeout)
+	cfg.PruneAfter = cmp.Or(cfg.PruneAfter, DefaultPruneAfter)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -121,6 +121,7 @@ type Daemon struct {
 	cfg    Config
 	logger *slog.Logger
 	node   *cluster.Node
+	ckpt   *ckptstore.Server
 	store  *binstore.Store
 	sup    *supervisor.Supervisor
 	srv    *http.Server
@@ -250,7 +251,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 		metricsAddr = d.obs.Addr()
 	}
-	ckpt, err := ckptstore.New(ckptstore.Config{
+	d.ckpt, err = ckptstore.New(ckptstore.Config{
 		Dir:        filepath.Join(cfg.DataDir, "checkpoints"),
 		Self:       node.ID(),
 		Peers:      d.checkpointPeers,
@@ -263,7 +264,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return fail(err)
 	}
 	srv, err := api.NewServer(api.Config{
-		Checkpoints: ckpt,
+		Checkpoints: d.ckpt,
 		WorkerToken: d.topologyToken,
 		Cluster:     node,
 		Store:       store,
@@ -385,6 +386,7 @@ func (d *Daemon) reconcileLoop(ctx context.Context) {
 	for {
 		ch := d.node.Changed()
 		d.reconcile(ctx)
+		d.ckpt.Prune(d.submission)
 		select {
 		case <-ch:
 		case <-t.C:
@@ -457,6 +459,7 @@ func (d *Daemon) reconcile(ctx context.Context) {
 			Epoch:          wp.Since,
 			Node:           me,
 			BinarySHA256:   hex.EncodeToString(info.BinarySHA256[:]),
+			Incarnation:    info.Incarnation,
 			MaxParallelism: tp.MaxParallelism,
 			Tasks:          taskBlocks(wp),
 			MetricsAddr:    d.workerMetricsAddr,
@@ -578,6 +581,13 @@ func (d *Daemon) checkpointPeers() []ckptstore.Peer {
 		}
 	}
 	return out
+}
+
+// submission is what the node knows of a topology, for pruning the
+// checkpoints of dead submissions.
+func (d *Daemon) submission(name string) (ckptstore.Submission, bool) {
+	t, ok := d.node.Known(name)
+	return ckptstore.Submission{Incarnation: t.Incarnation, Killed: t.Killed}, ok
 }
 
 // topologyToken is the token the workers of a submitted topology hold

@@ -28,6 +28,9 @@ type Assignment struct {
 	Node string `json:"node"`
 	// BinarySHA256 is the hex sha256 of the topology binary.
 	BinarySHA256 string `json:"binary_sha256"`
+	// Incarnation identifies the submission the worker belongs to
+	// (cluster.TopologyInfo.Incarnation); its checkpoints are kept under it.
+	Incarnation string `json:"incarnation,omitempty"`
 	// MaxParallelism is the topology's number of key groups.
 	MaxParallelism int `json:"max_parallelism"`
 	// Tasks are the blocks of tasks this worker runs, per component.
