@@ -86,4 +86,17 @@
 // two checkpoints. Writes from two nodes to one namespace are not
 // coordinated: the Store's fencing by epoch keeps a stale worker from
 // overwriting a newer one's checkpoints.
+//
+// # Submissions
+//
+// Each submission of a topology gets a random incarnation
+// (cluster.TopologyInfo.Incarnation), and its workers' namespaces are
+// INCARNATION.NAME ([Space.WithIncarnation]). A topology submitted again
+// under a killed one's name therefore starts without that one's state, as
+// a new Flink job does, while rebalances keep the incarnation and restore.
+// [Server.Prune], which the daemon runs as it reconciles, deletes a node's
+// copies of the namespaces of other incarnations than a topology's live
+// one, and all of a killed topology's, once nothing has written to them for
+// [Config.PruneAfter] (a namespace of a submission the node has not heard
+// of yet is being written, and stays).
 package ckptstore
