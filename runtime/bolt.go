@@ -126,7 +126,7 @@ func (e *executor) emitTo(so *streamOut, targets []topology.TaskID, values topol
 	tracked := false
 	if e.tracking {
 		for _, a := range anchors {
-			if at, ok := a.(*tuple); ok && len(at.edges) > 0 {
+			if at, ok := a.(*tuple); ok && at.tracked {
 				if at.done {
 					e.reportError(fmt.Errorf("runtime: %s anchored a tuple on stream %s to an input it already acked or failed", e.comp.ID, so.id))
 					continue
@@ -153,7 +153,7 @@ func (e *executor) emitTo(so *streamOut, targets []topology.TaskID, values topol
 		t.isStr, t.str = isStr, s
 		for _, a := range anchors {
 			at, ok := a.(*tuple)
-			if !ok || len(at.edges) == 0 || at.done {
+			if !ok || !at.tracked || at.done {
 				continue
 			}
 			// One new edge per anchor, shared by all its trees (as Storm).
@@ -179,6 +179,7 @@ func (t *tuple) addEdge(root, id uint64) {
 		t.edges = t.edge0[:0]
 	}
 	t.edges = append(t.edges, edge{root: root, id: id})
+	t.tracked = true
 }
 
 // ack acks t. Only tuples with one receiver and tracked ones (which always
@@ -190,7 +191,7 @@ func (e *executor) ack(t topology.Tuple) {
 	if !ok {
 		return
 	}
-	if !rt.own && len(rt.edges) == 0 {
+	if !rt.own && !rt.tracked {
 		e.tm.acked.Inc()
 		return
 	}
@@ -199,10 +200,12 @@ func (e *executor) ack(t topology.Tuple) {
 	}
 	rt.done = true
 	e.tm.acked.Inc()
-	for _, ed := range rt.edges {
-		e.sendAck(ackMsg{op: opAck, root: ed.root, val: ed.id ^ rt.ackVal})
+	if rt.tracked {
+		for _, ed := range rt.edges {
+			e.sendAck(ackMsg{op: opAck, root: ed.root, val: ed.id ^ rt.ackVal})
+		}
 	}
-	if rt.returned && rt.own {
+	if rt.own && rt != e.cur {
 		e.recycle(rt)
 	}
 }
@@ -212,7 +215,7 @@ func (e *executor) fail(t topology.Tuple) {
 	if !ok {
 		return
 	}
-	keepsDone := rt.own || len(rt.edges) > 0
+	keepsDone := rt.own || rt.tracked
 	if keepsDone {
 		if rt.done {
 			return
@@ -229,7 +232,7 @@ func (e *executor) fail(t topology.Tuple) {
 			e.sendAck(ackMsg{op: opFail, root: ed.root})
 		}
 	}
-	if rt.returned && rt.own {
+	if rt.own && rt != e.cur {
 		e.recycle(rt)
 	}
 }
@@ -327,20 +330,25 @@ func (e *executor) boltCtrl() {
 	}
 }
 
-// latencySample is how often a tuple's Execute is timed for the latency
-// histogram: one tuple in latencySample. Reading the clock costs about as much
-// as a simple bolt's whole Execute, so timing every tuple would halve the
-// throughput of light bolts. The executed counters stay exact; the
-// histogram's _count is about executed/latencySample.
-const latencySample = 8
-
+// executeBatch executes a batch of tuples. The latency histogram gets one
+// tuple per batch, at a position that rotates from batch to batch: reading
+// the clock costs about as much as a simple bolt's whole Execute, so timing
+// every tuple would halve the throughput of light bolts. A task under load
+// gets full batches, and one sample in BatchSize tuples; an idle one gets
+// batches of a tuple or two, and about every tuple timed. The executed
+// counters stay exact; the histogram's _count is the number of batches.
 func (e *executor) executeBatch(ts []*tuple) {
+	if len(ts) == 0 {
+		return
+	}
 	e.in.depth.Add(-int64(len(ts)))
 	e.tm.queueDepth.Set(float64(e.in.depth.Load()))
 	start := time.Now()
-	e.inBatch = true
 	run := 0 // tuples of the current input not yet counted
-	for _, t := range ts {
+	k := 0   // tuples recycled into ts[:k]
+	e.sampleN++
+	timed := e.sampleN % len(ts)
+	for i, t := range ts {
 		if t.Origin != e.lastInput || e.lastExec == nil {
 			if run > 0 {
 				e.lastExec.Add(float64(run))
@@ -349,36 +357,28 @@ func (e *executor) executeBatch(ts []*tuple) {
 			e.countInput(t.Origin)
 		}
 		run++
-		e.sampleN++
-		if e.sampleN < latencySample {
+		e.cur = t
+		if i != timed {
 			e.execute(t)
 		} else {
-			e.sampleN = 0
 			t0 := time.Since(start)
 			e.execute(t)
 			e.tm.execLatency.Observe((time.Since(start) - t0).Seconds())
 		}
-		if t.own { // a shared tuple is not the task's to write
-			t.returned = true
+		e.cur = nil
+		// A tuple acked or failed during its Execute is recycled into the
+		// batch's own slice (k <= i); the others when they are acked.
+		if t.own && t.done {
+			t.release()
+			ts[k] = t
+			k++
 		}
 	}
 	if run > 0 {
 		e.lastExec.Add(float64(run))
 	}
-	// Recycle the tuples acked or failed during their Execute, in the
-	// batch's own slice; the others are recycled when acked (see ack).
-	k := 0
-	for _, t := range ts {
-		if t.own && t.done {
-			t.reset()
-			ts[k] = t
-			k++
-		}
-	}
 	clear(ts[k:])
 	putChunk(ts[:k])
-	e.inBatch = false
-	e.putFreeing()
 	busy := time.Since(start)
 	e.now = start.Add(busy)
 	e.tm.busy.Add(busy.Seconds())

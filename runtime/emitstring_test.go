@@ -128,3 +128,23 @@ func TestEmitStringTuplesReadLikeBoxedOnes(t *testing.T) {
 		})
 	}
 }
+
+// TestFieldsGroupingFollowsKeygroup pins the fields grouping to
+// keygroup.Of, with a power-of-two number of key groups (a mask) and not.
+func TestFieldsGroupingFollowsKeygroup(t *testing.T) {
+	for _, maxPar := range []int{1, 7, 100, 128, 1024} {
+		c := &topology.Component{ID: "sub", Tasks: []topology.TaskID{3, 5, 7}}
+		r, err := newRoute(topology.Subscriber{Component: c, Grouping: topology.ByFields("w")},
+			topology.Stream{ID: "default", Fields: topology.Fields{"w"}}, maxPar, func(topology.TaskID) bool { return true }, rand.New(rand.NewPCG(1, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 1000 {
+			key := keygroup.AppendKey(nil, fmt.Sprintf("k%d", i))
+			g := keygroup.Of(key, maxPar)
+			if got, want := r.byGroup(key), c.Tasks[keygroup.Task(g, len(c.Tasks), maxPar)]; got != want {
+				t.Fatalf("maxPar %d, key %d: task %d, keygroup says %d", maxPar, i, got, want)
+			}
+		}
+	}
+}

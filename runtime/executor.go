@@ -107,10 +107,12 @@ type executor struct {
 	// for its next batch, and freeing the tuples this task recycled outside
 	// executeBatch (see tuplePool).
 	free, spare, freeing []*tuple
-	inBatch              bool // executeBatch is running
-	dirty                []topology.TaskID
-	ackBuf               [][]ackMsg // pending tracking messages per acker index
-	tbuf                 []topology.TaskID
+	// cur is the tuple whose Execute is running in executeBatch; every
+	// other tuple the task received has returned from Execute.
+	cur    *tuple
+	dirty  []topology.TaskID
+	ackBuf [][]ackMsg // pending tracking messages per acker index
+	tbuf   []topology.TaskID
 
 	tracking  bool
 	batchSize int
@@ -230,6 +232,7 @@ func (e *executor) targets(so *streamOut, values topology.Values, direct topolog
 // one task only, which may then recycle it.
 func (e *executor) newTuple(so *streamOut, values topology.Values, own bool) *tuple {
 	t := e.takeTuple()
+	// A recycled tuple comes released: only these fields need setting.
 	t.Origin, t.SourceTaskID, t.Vals, t.own = so.origin, e.task, values, own
 	return t
 }
@@ -259,22 +262,14 @@ func (e *executor) takeTuple() *tuple {
 }
 
 // recycle puts t, which this task received, acked or failed, and finished
-// executing, back for reuse.
+// executing, back for reuse. (executeBatch recycles the tuples acked during
+// their own Execute itself.)
 func (e *executor) recycle(t *tuple) {
-	t.reset()
+	t.release()
 	if e.freeing == nil {
 		e.freeing = make([]*tuple, 0, e.batchSize)
 	}
 	e.freeing = append(e.freeing, t)
-	if !e.inBatch {
-		e.putFreeing()
-	}
-}
-
-// putFreeing hands the tuples recycled outside a batch to the pool once
-// they fill a chunk. Inside executeBatch it waits for the batch's end: the
-// batch still reads the flags of its tuples, which must not be reused yet.
-func (e *executor) putFreeing() {
 	if len(e.freeing) >= e.batchSize {
 		putChunk(e.freeing)
 		e.freeing = nil

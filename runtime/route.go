@@ -29,6 +29,9 @@ type route struct {
 	// groupTask maps each key group to its target (fields grouping), so an
 	// emit costs a lookup rather than keygroup.Task's division.
 	groupTask []topology.TaskID
+	// groupMask is maxPar-1 when maxPar is a power of two (the default
+	// 128), so that the key group is a mask rather than a division.
+	groupMask uint64
 }
 
 func newRoute(sub topology.Subscriber, stream topology.Stream, maxPar int, isLocal func(topology.TaskID) bool, rng *rand.Rand) (*route, error) {
@@ -64,6 +67,9 @@ func newRoute(sub topology.Subscriber, stream topology.Stream, maxPar int, isLoc
 		r.groupTask = make([]topology.TaskID, maxPar)
 		for g := range r.groupTask {
 			r.groupTask[g] = r.targets[keygroup.Task(g, len(r.targets), maxPar)]
+		}
+		if maxPar&(maxPar-1) == 0 {
+			r.groupMask = uint64(maxPar - 1)
 		}
 	}
 	return r, nil
@@ -122,6 +128,10 @@ func (r *route) choose(values topology.Values, dst []topology.TaskID) ([]topolog
 
 // byGroup returns the target of the key group of key (fields grouping).
 func (r *route) byGroup(key []byte) topology.TaskID {
+	if r.groupMask != 0 {
+		// keygroup.Of, as a mask: h % 2^k is h & (2^k-1).
+		return r.groupTask[keygroup.Hash(key)&r.groupMask]
+	}
 	return r.groupTask[keygroup.Of(key, r.maxPar)]
 }
 

@@ -107,7 +107,7 @@ func (e *executor) startTree(so *streamOut, values topology.Values, msgID any, t
 		t := e.newTuple(so, values, true)
 		id := e.newID()
 		t.edge0[0] = edge{root: root, id: id}
-		t.edges = t.edge0[:]
+		t.edges, t.tracked = t.edge0[:], true
 		sum ^= id
 		e.enqueue(dst, t)
 	}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"sync"
+	"unsafe"
 
 	"github.com/gale-stream/gale/topology"
 )
@@ -16,8 +17,28 @@ type edge struct {
 // pointer, never encoded. A tracked tuple sent to several tasks is copied per
 // task (the values are shared), because each copy has its own edge ids and
 // ack value; an untracked one is shared.
+//
+// The fields an untracked tuple uses come first and fill 64 bytes, and the
+// tuple is padded to 128, so that they share one cache line: a tuple is
+// written on one core and read on another, and every line it spans costs a
+// transfer between them.
 type tuple struct {
-	topology.TupleData
+	topology.TupleData // 40 bytes
+
+	// str is the tuple's one value when isStr: not yet boxed into Vals (see
+	// topology.StringEmitter). Only tuples with one receiver are emitted so,
+	// and that receiver boxes it on the first call that needs Vals.
+	str   string
+	isStr bool
+	// own says the tuple has exactly one receiving task in this process,
+	// which may therefore recycle it (see recycle).
+	own bool
+	// done is set when the receiving task acked or failed the tuple. It is
+	// kept only for tuples with one receiver (own) or tracked ones.
+	done bool
+	// tracked says edges is not empty.
+	tracked bool
+	_       [4]byte
 
 	// edges are the trees the tuple belongs to; nil for an untracked tuple.
 	// Most tuples belong to one tree, so edges starts in edge0.
@@ -26,19 +47,7 @@ type tuple struct {
 	// ackVal is the XOR of the edge ids of the children anchored to this
 	// tuple. Only the receiving task's goroutine touches it.
 	ackVal uint64
-	// done is set when the receiving task acked or failed the tuple. It is
-	// kept only for tuples with one receiver (own) or tracked ones.
-	done bool
-	// own says the tuple has exactly one receiving task in this process,
-	// which may therefore recycle it (see recycle).
-	own bool
-	// returned is set once Execute returned for the tuple.
-	returned bool
-	// isStr says the tuple's one value is str, not yet boxed into Vals (see
-	// topology.StringEmitter). Only tuples with one receiver are emitted so,
-	// and that receiver boxes it on the first call that needs Vals.
-	isStr bool
-	str   string
+	_      [16]byte
 }
 
 // data returns the tuple's TupleData with Vals filled in.
@@ -103,8 +112,17 @@ func (t *tuple) BytesAt(i int) []byte     { return t.data().BytesAt(i) }
 // next batch. A chunk costs the pool one Get and one Put, not every tuple.
 var tuplePool sync.Pool // of *[]*tuple, each a chunk of reset tuples
 
-// reset clears t for reuse.
-func (t *tuple) reset() { *t = tuple{} }
+// release clears what t holds before it goes back for reuse: its values,
+// so the pool keeps none alive, and its flags, so that a second ack of it
+// (which the Tuple contract forbids) cannot recycle it twice. newTuple
+// sets the rest.
+func (t *tuple) release() {
+	t.Vals, t.str = nil, ""
+	if t.tracked {
+		t.edges, t.ackVal = nil, 0
+	}
+	t.isStr, t.own, t.done, t.tracked = false, false, false, false
+}
 
 // putChunk puts a chunk of reset tuples into the pool.
 func putChunk(ts []*tuple) {
@@ -137,3 +155,7 @@ type msg struct {
 	tuples []*tuple
 	n      int64 // checkpoint id or watermark
 }
+
+// The layout the comment on tuple describes.
+var _ = [1]struct{}{}[unsafe.Offsetof(tuple{}.edges)-64]
+var _ = [1]struct{}{}[unsafe.Sizeof(tuple{})-128]
