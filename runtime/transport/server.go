@@ -129,6 +129,7 @@ type inFrame struct {
 	raw []byte
 	buf []byte
 	f   wire.Frame
+	cur wire.BatchCursor // how far the reader decoded f
 }
 
 // reuseLimit bounds the payload buffers a connection keeps for reuse, so
@@ -249,10 +250,11 @@ func (s *Server) handshake(nc net.Conn, fr *frameReader) (Peer, error) {
 // goroutine decodes it. It returns nil on a clean end of stream or when the
 // server or the handler closed the connection.
 func (s *Server) read(c *serverConn, fr *frameReader) error {
+	dec := wire.Decoder{Lazy: s.opts.LazyValues}
 	for {
 		size, err := fr.header(s.opts.MaxFrameSize)
 		if err == nil {
-			err = s.readInto(c, fr, size)
+			err = s.readInto(c, fr, &dec, size)
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
@@ -263,8 +265,16 @@ func (s *Server) read(c *serverConn, fr *frameReader) error {
 	}
 }
 
-// readInto reads a payload of size bytes and queues it for the handler.
-func (s *Server) readInto(c *serverConn, fr *frameReader, size int) error {
+// readInto reads a payload of size bytes, decodes part of it and queues it
+// for the handler, which decodes the rest.
+//
+// The receiving side is two goroutines, and decoding is most of its work,
+// so the two share it: while frames wait for the handler (which also runs
+// the Handler, and is then the slower of the two) the reader decodes each
+// frame whole; otherwise it leaves the frame to the handler, whose cache
+// the decoded items and values are then in when the Handler reads them.
+// Either way each item is decoded once.
+func (s *Server) readInto(c *serverConn, fr *frameReader, dec *wire.Decoder, size int) error {
 	var in *inFrame
 	select {
 	case in = <-c.free:
@@ -292,6 +302,17 @@ func (s *Server) readInto(c *serverConn, fr *frameReader, size int) error {
 		return s.unexpected(b)
 	}
 	in.raw = b
+	err = dec.StartBatch(b, &in.f, &in.cur)
+	if err == nil {
+		part := 0
+		if len(c.work) > 0 {
+			part = -1
+		}
+		err = dec.DecodeItems(&in.f, &in.cur, part)
+	}
+	if err != nil {
+		return fmt.Errorf("decode frame of %d bytes: %w", len(b), err)
+	}
 	c.work <- in // never blocks: work and free share the window
 	return nil
 }
@@ -317,10 +338,9 @@ const creditDelay = time.Millisecond
 // the remainder follows within creditDelay, so a sender waiting for its
 // last frames to be confirmed (Client.Shutdown) is not kept waiting.
 func (s *Server) handle(c *serverConn) {
-	// The handler goroutine decodes each frame in one pass, values too
-	// (into the chunks of wire's flat decoding) unless LazyValues: the
-	// reader only reads, so the receiving work splits between the two,
-	// and the frame's bytes are read once, where they are used.
+	// The handler goroutine decodes the items the reader left (see
+	// readInto), values too (into the chunks of wire's flat decoding)
+	// unless LazyValues.
 	dec := wire.Decoder{Lazy: s.opts.LazyValues}
 	failed := false
 	threshold := uint32(max(1, s.opts.CreditWindow/4))
@@ -366,7 +386,7 @@ func (s *Server) handle(c *serverConn) {
 		case s.ctx.Err() != nil:
 			s.m.dropped.Inc()
 		default:
-			if err := dec.DecodeOwned(in.raw, f); err != nil {
+			if err := dec.DecodeItems(f, &in.cur, -1); err != nil {
 				failed = true
 				s.connError(c, fmt.Errorf("decode frame of %d bytes: %w", len(in.raw), err))
 				c.nc.Close() // the reader stops at once
@@ -377,7 +397,7 @@ func (s *Server) handle(c *serverConn) {
 		// The payload buffer is read into again if nothing decoded from it
 		// refers to it but Tuple.Raw, which the Handler may not keep
 		// unless LazyValues.
-		if !failed && !s.opts.LazyValues && !dec.Aliases() && cap(in.raw) <= reuseLimit {
+		if !failed && !s.opts.LazyValues && in.cur.Done() && !in.cur.Aliases() && cap(in.raw) <= reuseLimit {
 			in.buf = in.raw[:0]
 		}
 		// Truncate without clearing: the frame is reused within the window,

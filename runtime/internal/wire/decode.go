@@ -1026,22 +1026,13 @@ func (d *Decoder) DecodeOwned(b []byte, f *Frame) error {
 	d.off = 1
 	switch f.Kind {
 	case KindBatch:
-		n, err := d.ReadArrayLen()
-		if err != nil {
+		var c BatchCursor
+		if err := d.StartBatch(b, f, &c); err != nil {
 			return err
 		}
-		items := f.Batch.Items[:0]
-		if cap(items) < n {
-			items = make([]Item, n)
-		}
-		items = items[:n]
-		for i := range items {
-			if err := d.readItem(&items[i]); err != nil {
-				f.Batch.Items = items[:0]
-				return fmt.Errorf("item %d: %w", i, err)
-			}
-		}
-		f.Batch.Items = items
+		err := d.DecodeItems(f, &c, -1)
+		d.aliased = c.aliased
+		return err
 	case KindHello:
 		n, err := d.ReadArrayLen()
 		if err != nil {
@@ -1114,6 +1105,96 @@ func (d *Decoder) DecodeOwned(b []byte, f *Frame) error {
 	}
 	if d.Remaining() != 0 {
 		return errBad("%d trailing bytes after %v frame", d.Remaining(), f.Kind)
+	}
+	return nil
+}
+
+// BatchCursor is where the decoding of a batch frame stands, so that one
+// frame can be decoded in parts, on two goroutines: see
+// [Decoder.StartBatch].
+type BatchCursor struct {
+	b       []byte
+	off     int // where item next starts
+	next    int // the index of the next item
+	aliased bool
+}
+
+// Done reports whether every item of the frame has been decoded.
+func (c *BatchCursor) Done() bool { return c.b == nil }
+
+// Aliases is [Decoder.Aliases] for the frame of c, over every part.
+func (c *BatchCursor) Aliases() bool { return c.aliased }
+
+// StartBatch begins decoding the batch frame b into f: it checks the frame
+// kind, reads the item count and sizes f.Batch.Items, decoding no item yet.
+// Calls of [Decoder.DecodeItems] then decode the items in order, possibly
+// on another goroutine with its own Decoder (one at a time: hand c and f
+// over as one hands over any data, through a channel say). b belongs to
+// what is decoded from it, as with [Decoder.DecodeOwned].
+func (d *Decoder) StartBatch(b []byte, f *Frame, c *BatchCursor) error {
+	*c = BatchCursor{}
+	d.Reset(b)
+	if len(b) == 0 {
+		return errTrunc("empty frame")
+	}
+	f.Kind = Kind(b[0])
+	if f.Kind != KindBatch {
+		return errBad("%v frame, want batch", f.Kind)
+	}
+	d.off = 1
+	n, err := d.ReadArrayLen()
+	if err != nil {
+		return err
+	}
+	items := f.Batch.Items[:0]
+	if cap(items) < n {
+		items = make([]Item, n)
+	}
+	f.Batch.Items = items[:n]
+	*c = BatchCursor{b: b, off: d.off}
+	if n == 0 {
+		return d.finishBatch(c)
+	}
+	return nil
+}
+
+// DecodeItems decodes up to max more items (every remaining one if max is
+// negative) of the frame c stands in, into f, and after the last one checks
+// that nothing follows it. On error f holds a partial result that must not
+// be used.
+func (d *Decoder) DecodeItems(f *Frame, c *BatchCursor, max int) error {
+	if c.b == nil {
+		return nil
+	}
+	if d.a == nil && !d.Lazy {
+		d.a = new(arena)
+	}
+	d.b, d.off = c.b, c.off
+	d.aliased = false
+	items := f.Batch.Items
+	end := len(items)
+	if max >= 0 && c.next+max < end {
+		end = c.next + max
+	}
+	for i := c.next; i < end; i++ {
+		if err := d.readItem(&items[i]); err != nil {
+			f.Batch.Items = items[:0]
+			c.b = nil
+			return fmt.Errorf("item %d: %w", i, err)
+		}
+	}
+	c.next, c.off = end, d.off
+	c.aliased = c.aliased || d.aliased
+	if end == len(items) {
+		return d.finishBatch(c)
+	}
+	return nil
+}
+
+func (d *Decoder) finishBatch(c *BatchCursor) error {
+	c.b = nil
+	if d.Remaining() != 0 {
+		return errBad("%d trailing bytes after batch frame", d.Remaining())
 	}
 	return nil
 }
