@@ -279,15 +279,8 @@ func (s *Server) readInto(c *serverConn, fr *frameReader, dec *wire.Decoder, siz
 	select {
 	case in = <-c.free:
 	default:
-		// Read it anyway, to report what it was.
-		b, err := fr.payload(size, nil)
-		if err != nil {
-			return err
-		}
-		if wire.Kind(b[0]) == wire.KindBatch {
-			return fmt.Errorf("%w: more than %d frames without credit", ErrProtocol, s.opts.CreditWindow)
-		}
-		return s.unexpected(b)
+		// Checked before the payload is read or allocated.
+		return fmt.Errorf("%w: more than %d frames without credit", ErrProtocol, s.opts.CreditWindow)
 	}
 	b, err := fr.payload(size, in.buf)
 	in.buf = nil
