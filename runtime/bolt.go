@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"slices"
+	"unsafe"
 
 	"github.com/gale-stream/gale/internal/keygroup"
 	"time"
@@ -346,6 +347,7 @@ func (e *executor) executeBatch(ts []*tuple) {
 	start := time.Now()
 	run := 0 // tuples of the current input not yet counted
 	k := 0   // tuples recycled into ts[:k]
+	e.prefetch(ts)
 	e.sampleN++
 	timed := e.sampleN % len(ts)
 	for i, t := range ts {
@@ -382,6 +384,26 @@ func (e *executor) executeBatch(ts []*tuple) {
 	busy := time.Since(start)
 	e.now = start.Add(busy)
 	e.tm.busy.Add(busy.Seconds())
+}
+
+// prefetch reads the first cache line of every tuple of a batch, and the
+// first byte of an unboxed string, before the batch executes. The tuples
+// were written on another core: read one at a time, as Execute gets to
+// them, each costs a full cache miss in turn, which in a word count is
+// more than the rest of the work of the tuple. Read in a tight loop, the
+// misses overlap (the core keeps many loads in flight), so the batch pays
+// about one.
+func (e *executor) prefetch(ts []*tuple) {
+	var sum uintptr
+	for _, t := range ts {
+		sum += uintptr(unsafe.Pointer(t.Origin)) + uintptr(len(t.str))
+	}
+	for _, t := range ts {
+		if len(t.str) > 0 {
+			sum += uintptr(t.str[0])
+		}
+	}
+	e.touched = sum // keeps the loads
 }
 
 // countInput points lastExec at the executed counter of tuples of origin o.

@@ -109,10 +109,12 @@ type executor struct {
 	free, spare, freeing []*tuple
 	// cur is the tuple whose Execute is running in executeBatch; every
 	// other tuple the task received has returned from Execute.
-	cur    *tuple
-	dirty  []topology.TaskID
-	ackBuf [][]ackMsg // pending tracking messages per acker index
-	tbuf   []topology.TaskID
+	cur *tuple
+	// touched receives what prefetch reads, so the reads are not dropped.
+	touched uintptr
+	dirty   []topology.TaskID
+	ackBuf  [][]ackMsg // pending tracking messages per acker index
+	tbuf    []topology.TaskID
 
 	tracking  bool
 	batchSize int
@@ -241,11 +243,25 @@ func (e *executor) newTuple(so *streamOut, values topology.Values, own bool) *tu
 func (e *executor) takeTuple() *tuple {
 	n := len(e.free)
 	if n == 0 {
-		p, _ := tuplePool.Get().(*[]*tuple)
-		if p == nil {
-			return new(tuple)
+		if p, _ := tuplePool.Get().(*[]*tuple); p != nil {
+			e.free = *p
+			// The chunk's tuples were last written on the core that
+			// received them. Claim their lines together, so the misses
+			// overlap, rather than one by one as emits reuse them (see
+			// prefetch).
+			for _, t := range e.free {
+				t.own = false
+			}
+		} else {
+			// A slab of tuples, adjacent in memory and handed out in
+			// order, so that a batch's tuples are too: the cores that
+			// write and read them then stream through memory.
+			slab := make([]tuple, e.batchSize)
+			e.free = make([]*tuple, len(slab))
+			for i := range slab {
+				e.free[len(slab)-1-i] = &slab[i]
+			}
 		}
-		e.free = *p
 		n = len(e.free)
 	}
 	t := e.free[n-1]
