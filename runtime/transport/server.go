@@ -119,7 +119,13 @@ type serverConn struct {
 	// sends beyond its credit finds free empty.
 	work chan *inFrame
 	free chan *inFrame
+
+	// share is the part of each frame, in shareMax-ths of its items, that
+	// the reader decodes (see readInto). Reader only.
+	share int
 }
+
+const shareMax = 16
 
 // inFrame is a batch frame on its way from a connection's reader to its
 // handler goroutine: the payload as read, and the frame it decodes into
@@ -269,11 +275,12 @@ func (s *Server) read(c *serverConn, fr *frameReader) error {
 // for the handler, which decodes the rest.
 //
 // The receiving side is two goroutines, and decoding is most of its work,
-// so the two share it: while frames wait for the handler (which also runs
-// the Handler, and is then the slower of the two) the reader decodes each
-// frame whole; otherwise it leaves the frame to the handler, whose cache
-// the decoded items and values are then in when the Handler reads them.
-// Either way each item is decoded once.
+// so the two share it, each item decoded once, by one of them: the reader
+// decodes the first c.share/shareMax of each frame's items and the handler
+// the rest. The share adapts to keep the handler's queue short but not
+// empty: it grows while frames wait for the handler (which also runs the
+// Handler, and is then the slower of the two) and shrinks while the handler
+// waits for frames.
 func (s *Server) readInto(c *serverConn, fr *frameReader, dec *wire.Decoder, size int) error {
 	var in *inFrame
 	select {
@@ -297,10 +304,13 @@ func (s *Server) readInto(c *serverConn, fr *frameReader, dec *wire.Decoder, siz
 	in.raw = b
 	err = dec.StartBatch(b, &in.f, &in.cur)
 	if err == nil {
-		part := 0
-		if len(c.work) > 0 {
-			part = -1
+		switch q := len(c.work); {
+		case q >= 2 && c.share < shareMax:
+			c.share++ // the handler falls behind: decode more here
+		case q == 0 && c.share > 0:
+			c.share-- // the handler waits for frames: leave it more
 		}
+		part := len(in.f.Batch.Items) * c.share / shareMax
 		err = dec.DecodeItems(&in.f, &in.cur, part)
 	}
 	if err != nil {

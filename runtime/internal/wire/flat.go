@@ -128,6 +128,52 @@ func (a *flatArena) newChunk() {
 	a.off = 0
 }
 
+// Value classes for flat decoding, by format byte.
+const (
+	fcOther   = iota // not decoded flat
+	fcFixInt         // positive or negative fixint
+	fcFixStr         // fixstr
+	fcStr            // str8, str16, str32
+	fcBin            // bin8, bin16, bin32
+	fcNil            // nil
+	fcBool           // false, true
+	fcFloat32        // float32
+	fcFloat64        // float64
+	fcUint           // uint8 .. uint64
+	fcInt            // int8 .. int64
+	fcTime           // the extension formats a timestamp uses
+)
+
+var flatClass = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c <= 0x7f, c >= 0xe0:
+			t[c] = fcFixInt
+		case c&0xe0 == 0xa0:
+			t[c] = fcFixStr
+		case c == mpStr8, c == mpStr16, c == mpStr32:
+			t[c] = fcStr
+		case c == mpBin8, c == mpBin16, c == mpBin32:
+			t[c] = fcBin
+		case c == mpNil:
+			t[c] = fcNil
+		case c == mpFalse, c == mpTrue:
+			t[c] = fcBool
+		case c == mpFloat32:
+			t[c] = fcFloat32
+		case c == mpFloat64:
+			t[c] = fcFloat64
+		case c >= mpUint8 && c <= mpUint64:
+			t[c] = fcUint
+		case c >= mpInt8 && c <= mpInt64:
+			t[c] = fcInt
+		case (c == mpFixExt4 || c == mpFixExt8 || c == mpExt8) && flatTime:
+			t[c] = fcTime
+		}
+	}
+	return t
+}()
+
 // decodeIn is decodeAt within the current chunk. It returns end -1 when the
 // chunk ran out of room.
 func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
@@ -150,15 +196,14 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 		}
 		c := b[p]
 		var typ, data unsafe.Pointer
-		switch {
-		case c <= 0x7f:
-			typ, data = int64Type, unsafe.Pointer(&smallInts[int(c)+128])
-			p++
-		case c >= 0xe0:
+		switch flatClass[c] {
+		case fcFixInt:
 			typ, data = int64Type, unsafe.Pointer(&smallInts[int(int8(c))+128])
+			if c <= 0x7f {
+				data = unsafe.Pointer(&smallInts[int(c)+128])
+			}
 			p++
-		case c&0xe0 == 0xa0, c == mpStr8, c == mpStr16, c == mpStr32,
-			c == mpBin8, c == mpBin16, c == mpBin32:
+		case fcFixStr, fcStr, fcBin:
 			var sl, hl int
 			switch c {
 			case mpStr8, mpBin8:
@@ -182,12 +227,11 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 			if sl < 0 || sl > len(b)-p-hl {
 				return nil, 0, false
 			}
-			if sl > limit-off-3*word-word {
+			if sl > limit-off-4*word {
 				return nil, -1, false
 			}
-			src := b[p+hl : p+hl+sl]
-			p += hl + sl
-			isBytes := c == mpBin8 || c == mpBin16 || c == mpBin32
+			p += hl
+			isBytes := flatClass[c] == fcBin
 			hdr := off
 			if isBytes {
 				off += 3 * word
@@ -197,21 +241,22 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 			ptr := uintptr(0)
 			if sl > 0 {
 				ptr = uintptr(unsafe.Add(base, off))
-				if sl <= 16 && p-sl+16 <= len(b) && off+16 <= len(a.chunk) {
+				if sl <= 16 && p+16 <= len(b) && off+16 <= len(a.chunk) {
 					// Short strings, the usual case: two word moves
 					// instead of a call to memmove. They may copy bytes
 					// past the string (still inside b) into the padding
 					// of its slot (still inside the chunk).
-					q, d := b[p-sl:p-sl+16], a.chunk[off:off+16]
+					q, d := b[p:p+16], a.chunk[off:off+16]
 					binary.LittleEndian.PutUint64(d, binary.LittleEndian.Uint64(q))
 					binary.LittleEndian.PutUint64(d[8:], binary.LittleEndian.Uint64(q[8:]))
 				} else {
-					copy(a.chunk[off:off+sl], src)
+					copy(a.chunk[off:off+sl], b[p:p+sl])
 				}
 				off += alignWord(sl)
 			} else if isBytes {
 				ptr = uintptr(unsafe.Add(base, hdr)) // empty but not nil, as the ordinary path gives
 			}
+			p += sl
 			h := (*[3]uintptr)(unsafe.Add(base, hdr))
 			h[0], h[1] = ptr, uintptr(sl)
 			typ, data = stringType, unsafe.Add(base, hdr)
@@ -219,12 +264,12 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 				h[2] = uintptr(sl)
 				typ = bytesType
 			}
-		case c == mpNil:
+		case fcNil:
 			p++
-		case c == mpFalse, c == mpTrue:
+		case fcBool:
 			typ, data = boolType, unsafe.Pointer(&bools[c-mpFalse])
 			p++
-		case c == mpFloat32:
+		case fcFloat32:
 			if p+5 > len(b) {
 				return nil, 0, false
 			}
@@ -232,7 +277,7 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 			typ, data = float32Type, unsafe.Add(base, off)
 			off += word
 			p += 5
-		case c == mpFloat64:
+		case fcFloat64:
 			if p+9 > len(b) {
 				return nil, 0, false
 			}
@@ -240,41 +285,54 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 			typ, data = float64Type, unsafe.Add(base, off)
 			off += word
 			p += 9
-		case c >= mpUint8 && c <= mpInt64:
+		case fcUint, fcInt:
 			var v uint64
-			size := int(scalarSizes[c])
-			if p+size > len(b) {
-				return nil, 0, false
-			}
-			q := b[p+1 : p+size]
 			switch c {
-			case mpUint8:
-				v = uint64(q[0])
-			case mpUint16:
-				v = uint64(binary.BigEndian.Uint16(q))
-			case mpUint32:
-				v = uint64(binary.BigEndian.Uint32(q))
-			case mpUint64, mpInt64:
-				v = binary.BigEndian.Uint64(q)
-			case mpInt8:
-				v = uint64(int64(int8(q[0])))
-			case mpInt16:
-				v = uint64(int64(int16(binary.BigEndian.Uint16(q))))
-			case mpInt32:
-				v = uint64(int64(int32(binary.BigEndian.Uint32(q))))
+			case mpUint8, mpInt8:
+				if p+2 > len(b) {
+					return nil, 0, false
+				}
+				v = uint64(b[p+1])
+				if c == mpInt8 {
+					v = uint64(int64(int8(v)))
+				}
+				p += 2
+			case mpUint16, mpInt16:
+				if p+3 > len(b) {
+					return nil, 0, false
+				}
+				v = uint64(binary.BigEndian.Uint16(b[p+1:]))
+				if c == mpInt16 {
+					v = uint64(int64(int16(v)))
+				}
+				p += 3
+			case mpUint32, mpInt32:
+				if p+5 > len(b) {
+					return nil, 0, false
+				}
+				v = uint64(binary.BigEndian.Uint32(b[p+1:]))
+				if c == mpInt32 {
+					v = uint64(int64(int32(v)))
+				}
+				p += 5
+			default: // uint64, int64
+				if p+9 > len(b) {
+					return nil, 0, false
+				}
+				v = binary.BigEndian.Uint64(b[p+1:])
+				p += 9
 			}
-			p += size
 			typ = int64Type
 			if c == mpUint64 && v > math.MaxInt64 {
 				typ = uint64Type
-			} else if int64(v) >= -128 && int64(v) <= 127 {
+			} else if v+128 < 256 { // -128 <= int64(v) <= 127
 				data = unsafe.Pointer(&smallInts[int(int64(v))+128])
 				break
 			}
 			*(*uint64)(unsafe.Add(base, off)) = v
 			data = unsafe.Add(base, off)
 			off += word
-		case (c == mpFixExt4 || c == mpFixExt8 || c == mpExt8) && flatTime:
+		case fcTime:
 			t, size, ok := flatTimestamp(b[p:])
 			if !ok {
 				return nil, 0, false
