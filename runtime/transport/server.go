@@ -121,8 +121,9 @@ type serverConn struct {
 	free chan *inFrame
 
 	// share is the part of each frame, in shareMax-ths of its items, that
-	// the reader decodes (see readInto). Reader only.
-	share int
+	// the reader decodes (see readInto); it grows while at least backlog
+	// frames wait for the handler. Reader only.
+	share, backlog int
 }
 
 const shareMax = 16
@@ -174,6 +175,8 @@ func (s *Server) serve(raw net.Conn) {
 		log:  log.With("peer_worker", peer.Worker),
 		work: make(chan *inFrame, s.opts.CreditWindow),
 		free: make(chan *inFrame, s.opts.CreditWindow),
+
+		backlog: max(2, s.opts.CreditWindow/4),
 	}
 	for range s.opts.CreditWindow {
 		c.free <- new(inFrame)
@@ -277,10 +280,11 @@ func (s *Server) read(c *serverConn, fr *frameReader) error {
 // The receiving side is two goroutines, and decoding is most of its work,
 // so the two share it, each item decoded once, by one of them: the reader
 // decodes the first c.share/shareMax of each frame's items and the handler
-// the rest. The share adapts to keep the handler's queue short but not
-// empty: it grows while frames wait for the handler (which also runs the
-// Handler, and is then the slower of the two) and shrinks while the handler
-// waits for frames.
+// the rest. The share adapts to the handler's queue: it grows while frames
+// pile up for the handler (which also runs the Handler, and is then the
+// slower of the two) and shrinks while the handler keeps up. A burst of
+// frames read back to back queues a few frames without the handler being
+// slow, hence the threshold of a quarter window.
 func (s *Server) readInto(c *serverConn, fr *frameReader, dec *wire.Decoder, size int) error {
 	var in *inFrame
 	select {
@@ -305,10 +309,10 @@ func (s *Server) readInto(c *serverConn, fr *frameReader, dec *wire.Decoder, siz
 	err = dec.StartBatch(b, &in.f, &in.cur)
 	if err == nil {
 		switch q := len(c.work); {
-		case q >= 2 && c.share < shareMax:
+		case q >= c.backlog && c.share < shareMax:
 			c.share++ // the handler falls behind: decode more here
-		case q == 0 && c.share > 0:
-			c.share-- // the handler waits for frames: leave it more
+		case q <= 1 && c.share > 0:
+			c.share-- // the handler keeps up: leave it more
 		}
 		part := len(in.f.Batch.Items) * c.share / shareMax
 		err = dec.DecodeItems(&in.f, &in.cur, part)

@@ -902,8 +902,12 @@ func (d *Decoder) readItem(it *Item) error {
 	// barriers).
 	if d.off+1 < len(d.b) && d.b[d.off] == 0x96 && d.b[d.off+1] == byte(KindTuple) {
 		d.off += 2
-		it.Kind = KindTuple
-		it.Barrier, it.Watermark, it.Acker, it.SpoutDone = Barrier{}, Watermark{}, AckerMsg{}, SpoutDone{}
+		if it.Kind != KindTuple {
+			// A reused item that held a tuple has these zero already;
+			// not writing them spares the item's last cache line.
+			it.Kind = KindTuple
+			it.Barrier, it.Watermark, it.Acker, it.SpoutDone = Barrier{}, Watermark{}, AckerMsg{}, SpoutDone{}
+		}
 		return d.readTuple(6, &it.Tuple)
 	}
 	n, err := d.ReadArrayLen()
