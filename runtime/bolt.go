@@ -85,26 +85,25 @@ func (e *executor) emitString(stream topology.StreamID, s string, anchor topolog
 	if anchor != nil {
 		e.anchors1[0] = anchor
 		anchors = e.anchors1[:]
-		defer func() { e.anchors1[0] = nil }()
 	}
 	so := e.stream(stream)
-	if so == nil {
-		return
-	}
-	if !e.takesString(so) {
+	switch {
+	case so == nil:
+	case !e.takesString(so):
 		e.boltEmit(stream, topology.Values{s}, anchors, 0, false)
-		return
+	default:
+		dst := e.tbuf[:0]
+		for _, r := range so.routes {
+			dst = r.chooseString(s, dst)
+		}
+		e.tbuf = dst
+		so.nEmitted++
+		so.nTransferred += int64(len(dst))
+		if len(dst) > 0 {
+			e.emitTo(so, dst, nil, s, true, anchors)
+		}
 	}
-	dst := e.tbuf[:0]
-	for _, r := range so.routes {
-		dst = r.chooseString(s, dst)
-	}
-	e.tbuf = dst
-	so.nEmitted++
-	so.nTransferred += int64(len(dst))
-	if len(dst) > 0 {
-		e.emitTo(so, dst, nil, s, true, anchors)
-	}
+	e.anchors1[0] = nil
 }
 
 // takesString reports whether tuples of so can be emitted as unboxed
@@ -193,14 +192,14 @@ func (e *executor) ack(t topology.Tuple) {
 		return
 	}
 	if !rt.own && !rt.tracked {
-		e.tm.acked.Inc()
+		e.nAcked++
 		return
 	}
 	if rt.done {
 		return
 	}
 	rt.done = true
-	e.tm.acked.Inc()
+	e.nAcked++
 	if rt.tracked {
 		for _, ed := range rt.edges {
 			e.sendAck(ackMsg{op: opAck, root: ed.root, val: ed.id ^ rt.ackVal})
@@ -387,7 +386,8 @@ func (e *executor) executeBatch(ts []*tuple) {
 }
 
 // prefetch reads the first cache line of every tuple of a batch, and the
-// first byte of an unboxed string, before the batch executes. The tuples
+// first byte of its first value when that is a string, before the batch
+// executes. The tuples
 // were written on another core: read one at a time, as Execute gets to
 // them, each costs a full cache miss in turn, which in a word count is
 // more than the rest of the work of the tuple. Read in a tight loop, the
@@ -401,6 +401,11 @@ func (e *executor) prefetch(ts []*tuple) {
 	for _, t := range ts {
 		if len(t.str) > 0 {
 			sum += uintptr(t.str[0])
+		} else if len(t.Vals) > 0 {
+			// A boxed string first value: the box, the header, the bytes.
+			if s, ok := t.Vals[0].(string); ok && len(s) > 0 {
+				sum += uintptr(s[0])
+			}
 		}
 	}
 	e.touched = sum // keeps the loads

@@ -110,6 +110,9 @@ type executor struct {
 	// cur is the tuple whose Execute is running in executeBatch; every
 	// other tuple the task received has returned from Execute.
 	cur *tuple
+	// nAcked counts the inputs acked since the last flushAll, which adds
+	// them to the acked counter.
+	nAcked int64
 	// touched receives what prefetch reads, so the reads are not dropped.
 	touched uintptr
 	dirty   []topology.TaskID
@@ -366,6 +369,10 @@ func (e *executor) flushAll() {
 			so.transferred.Add(float64(so.nTransferred))
 			so.nEmitted, so.nTransferred = 0, 0
 		}
+	}
+	if e.nAcked > 0 {
+		e.tm.acked.Add(float64(e.nAcked))
+		e.nAcked = 0
 	}
 	e.lastFlush = e.now
 }
