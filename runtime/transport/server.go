@@ -116,9 +116,9 @@ type serverConn struct {
 
 	// work carries frames from the reader to the handler goroutine; free
 	// returns them. free starts with CreditWindow frames, so a peer that
-	// sends beyond its credit finds free empty.
+	// sends beyond its credit finds free empty, and work never fills up.
 	work chan *inFrame
-	free chan *inFrame
+	free frameStack
 
 	// share is the part of each frame, in shareMax-ths of its items, that
 	// the reader decodes (see readInto); it grows while at least backlog
@@ -127,6 +127,35 @@ type serverConn struct {
 }
 
 const shareMax = 16
+
+// frameStack holds a connection's free frames. It is a stack, not a queue,
+// so that a link whose handler keeps up reuses the same few frames (their
+// items and payload buffers stay in cache) rather than cycling through the
+// whole window.
+type frameStack struct {
+	mu sync.Mutex
+	s  []*inFrame
+}
+
+func (fs *frameStack) push(in *inFrame) {
+	fs.mu.Lock()
+	fs.s = append(fs.s, in)
+	fs.mu.Unlock()
+}
+
+// pop returns the most recently pushed frame, or nil if there is none.
+func (fs *frameStack) pop() *inFrame {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n := len(fs.s)
+	if n == 0 {
+		return nil
+	}
+	in := fs.s[n-1]
+	fs.s[n-1] = nil
+	fs.s = fs.s[:n-1]
+	return in
+}
 
 // inFrame is a batch frame on its way from a connection's reader to its
 // handler goroutine: the payload as read, and the frame it decodes into
@@ -174,12 +203,11 @@ func (s *Server) serve(raw net.Conn) {
 		peer: peer,
 		log:  log.With("peer_worker", peer.Worker),
 		work: make(chan *inFrame, s.opts.CreditWindow),
-		free: make(chan *inFrame, s.opts.CreditWindow),
 
 		backlog: max(2, s.opts.CreditWindow/4),
 	}
 	for range s.opts.CreditWindow {
-		c.free <- new(inFrame)
+		c.free.push(new(inFrame))
 	}
 	s.mu.Lock()
 	if s.mu.closing {
@@ -286,23 +314,21 @@ func (s *Server) read(c *serverConn, fr *frameReader) error {
 // frames read back to back queues a few frames without the handler being
 // slow, hence the threshold of a quarter window.
 func (s *Server) readInto(c *serverConn, fr *frameReader, dec *wire.Decoder, size int) error {
-	var in *inFrame
-	select {
-	case in = <-c.free:
-	default:
+	in := c.free.pop()
+	if in == nil {
 		// Checked before the payload is read or allocated.
 		return fmt.Errorf("%w: more than %d frames without credit", ErrProtocol, s.opts.CreditWindow)
 	}
 	b, err := fr.payload(size, in.buf)
 	in.buf = nil
 	if err != nil {
-		c.free <- in
+		c.free.push(in)
 		return err
 	}
 	s.m.recvFrames.Inc()
 	s.m.recvBytes.Add(float64(len(b) + headerSize))
 	if wire.Kind(b[0]) != wire.KindBatch {
-		c.free <- in
+		c.free.push(in)
 		return s.unexpected(b)
 	}
 	in.raw = b
@@ -412,7 +438,7 @@ func (s *Server) handle(c *serverConn) {
 		// write barriers on every item.
 		in.raw = nil
 		f.Batch.Items = f.Batch.Items[:0]
-		c.free <- in
+		c.free.push(in)
 		pending++
 		if pending >= threshold {
 			grant()
