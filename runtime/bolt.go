@@ -82,7 +82,7 @@ func (e *executor) boltEmit(stream topology.StreamID, values topology.Values, an
 // values (see topology.AnchoredStringEmitter).
 func (e *executor) emitString(stream topology.StreamID, s string, anchor topology.Tuple) {
 	var anchors []topology.Tuple
-	if anchor != nil {
+	if anchor != nil && e.tracking { // untracked emits ignore anchors
 		e.anchors1[0] = anchor
 		anchors = e.anchors1[:]
 	}
@@ -103,7 +103,9 @@ func (e *executor) emitString(stream topology.StreamID, s string, anchor topolog
 			e.emitTo(so, dst, nil, s, true, anchors)
 		}
 	}
-	e.anchors1[0] = nil
+	if anchors != nil {
+		e.anchors1[0] = nil
+	}
 }
 
 // takesString reports whether tuples of so can be emitted as unboxed
@@ -205,7 +207,7 @@ func (e *executor) ack(t topology.Tuple) {
 			e.sendAck(ackMsg{op: opAck, root: ed.root, val: ed.id ^ rt.ackVal})
 		}
 	}
-	if rt.own && rt != e.cur {
+	if rt.own && uintptr(unsafe.Pointer(rt)) != e.cur {
 		e.recycle(rt)
 	}
 }
@@ -232,7 +234,7 @@ func (e *executor) fail(t topology.Tuple) {
 			e.sendAck(ackMsg{op: opFail, root: ed.root})
 		}
 	}
-	if rt.own && rt != e.cur {
+	if rt.own && uintptr(unsafe.Pointer(rt)) != e.cur {
 		e.recycle(rt)
 	}
 }
@@ -358,7 +360,7 @@ func (e *executor) executeBatch(ts []*tuple) {
 			e.countInput(t.Origin)
 		}
 		run++
-		e.cur = t
+		e.cur = uintptr(unsafe.Pointer(t))
 		if i != timed {
 			e.execute(t)
 		} else {
@@ -366,12 +368,14 @@ func (e *executor) executeBatch(ts []*tuple) {
 			e.execute(t)
 			e.tm.execLatency.Observe((time.Since(start) - t0).Seconds())
 		}
-		e.cur = nil
+		e.cur = 0
 		// A tuple acked or failed during its Execute is recycled into the
 		// batch's own slice (k <= i); the others when they are acked.
 		if t.own && t.done {
 			t.release()
-			ts[k] = t
+			if k != i {
+				ts[k] = t
+			}
 			k++
 		}
 	}
@@ -399,8 +403,10 @@ func (e *executor) prefetch(ts []*tuple) {
 		sum += uintptr(unsafe.Pointer(t.Origin)) + uintptr(len(t.str))
 	}
 	for _, t := range ts {
-		if len(t.str) > 0 {
-			sum += uintptr(t.str[0])
+		if t.isStr {
+			if len(t.str) > 0 {
+				sum += uintptr(t.str[0])
+			}
 		} else if len(t.Vals) > 0 {
 			// A boxed string first value: the box, the header, the bytes.
 			if s, ok := t.Vals[0].(string); ok && len(s) > 0 {

@@ -107,9 +107,10 @@ type executor struct {
 	// for its next batch, and freeing the tuples this task recycled outside
 	// executeBatch (see tuplePool).
 	free, spare, freeing []*tuple
-	// cur is the tuple whose Execute is running in executeBatch; every
-	// other tuple the task received has returned from Execute.
-	cur *tuple
+	// cur is the address of the tuple whose Execute is running in
+	// executeBatch (a uintptr, which costs no write barrier); every other
+	// tuple the task received has returned from Execute.
+	cur uintptr
 	// nAcked counts the inputs acked since the last flushAll, which adds
 	// them to the acked counter.
 	nAcked int64
@@ -267,8 +268,9 @@ func (e *executor) takeTuple() *tuple {
 		}
 		n = len(e.free)
 	}
+	// The popped slot is not cleared: the slice carries a batch next, whose
+	// appends overwrite it.
 	t := e.free[n-1]
-	e.free[n-1] = nil
 	e.free = e.free[:n-1]
 	if n == 1 {
 		// The emptied chunk carries the next batch.

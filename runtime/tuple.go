@@ -112,12 +112,13 @@ func (t *tuple) BytesAt(i int) []byte     { return t.data().BytesAt(i) }
 // next batch. A chunk costs the pool one Get and one Put, not every tuple.
 var tuplePool sync.Pool // of *[]*tuple, each a chunk of reset tuples
 
-// release clears what t holds before it goes back for reuse: its values,
-// so the pool keeps none alive, and its flags, so that a second ack of it
-// (which the Tuple contract forbids) cannot recycle it twice. newTuple
-// sets the rest.
+// release readies t to go back for reuse: it clears its flags, so that a
+// second ack of it (which the Tuple contract forbids) cannot recycle it
+// twice, and its edges. Its values stay until newTuple overwrites them (a
+// recycled tuple is reused within a batch or two, and the pool empties at
+// every garbage collection): clearing them would cost two pointer writes,
+// which a write barrier slows while the collector runs.
 func (t *tuple) release() {
-	t.Vals, t.str = nil, ""
 	if t.tracked {
 		t.edges, t.ackVal = nil, 0
 	}
