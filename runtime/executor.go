@@ -103,10 +103,11 @@ type executor struct {
 	downstream []topology.TaskID
 
 	pend [][]*tuple // pending batch per destination task id
-	// free are recycled tuples for this task's emits, spare an empty slice
-	// for its next batch, and freeing the tuples this task recycled outside
-	// executeBatch (see tuplePool).
-	free, spare, freeing []*tuple
+	// free are recycled tuples for this task's emits, and freeing the
+	// tuples this task recycled outside executeBatch (see tuplePool).
+	free, freeing []*tuple
+	// spares are emptied chunks, each the slice of a next batch.
+	spares [][]*tuple
 	// cur is the address of the tuple whose Execute is running in
 	// executeBatch (a uintptr, which costs no write barrier); every other
 	// tuple the task received has returned from Execute.
@@ -274,13 +275,17 @@ func (e *executor) takeTuple() *tuple {
 	e.free = e.free[:n-1]
 	if n == 1 {
 		// The emptied chunk carries the next batch.
-		if e.spare == nil && cap(e.free) >= e.batchSize {
-			e.spare = e.free
+		if len(e.spares) < maxSpares && cap(e.free) >= e.batchSize {
+			e.spares = append(e.spares, e.free)
 		}
 		e.free = nil
 	}
 	return t
 }
+
+// maxSpares is how many emptied chunks a task keeps for its next batches:
+// enough for batches to several destinations filling in turn.
+const maxSpares = 8
 
 // recycle puts t, which this task received, acked or failed, and finished
 // executing, back for reuse. (executeBatch recycles the tuples acked during
@@ -304,7 +309,10 @@ func (e *executor) enqueue(dst topology.TaskID, t *tuple) {
 	if len(b) == 0 {
 		e.dirty = append(e.dirty, dst)
 		if b == nil {
-			if b, e.spare = e.spare, nil; b == nil {
+			if n := len(e.spares); n > 0 {
+				b = e.spares[n-1]
+				e.spares = e.spares[:n-1]
+			} else {
 				b = make([]*tuple, 0, e.batchSize)
 			}
 		}
