@@ -90,10 +90,15 @@ type flatArena struct {
 	off   int
 }
 
-// word is the size of a pointer; everything in a chunk is word-aligned.
+// word is the size of a pointer. Everything in a chunk is 8-aligned, and
+// an 8-byte value takes an 8-byte slot even where words are smaller.
 const word = int(unsafe.Sizeof(uintptr(0)))
 
-func alignWord(n int) int { return (n + word - 1) &^ (word - 1) }
+// maxSlot is the most a value takes besides the bytes of a string or byte
+// slice: a slice header, or an 8-byte slot, or a time.Time.
+const maxSlot = 32
+
+func align8(n int) int { return (n + 7) &^ 7 }
 
 // decode decodes r into the chunk, or returns false (having used nothing)
 // for values it does not handle or bytes that do not decode; the caller
@@ -111,7 +116,7 @@ func (a *flatArena) decodeAt(b []byte, n int) ([]any, int, bool) {
 	if n <= 0 || n*2*word > flatMaxTuple {
 		return nil, 0, false
 	}
-	if len(a.chunk)-a.off < n*2*word+n*4*word {
+	if len(a.chunk)-a.off < n*2*word+n*maxSlot {
 		a.newChunk()
 	}
 	vals, end, ok := a.decodeIn(b, n)
@@ -180,7 +185,7 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 	limit := min(len(a.chunk), a.off+flatMaxTuple)
 	base := unsafe.Pointer(unsafe.SliceData(a.chunk))
 	vals := a.off
-	off := vals + n*2*word
+	off := vals + align8(n*2*word)
 	if off > limit {
 		return nil, -1, false
 	}
@@ -191,7 +196,7 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 		}
 		// Room for the largest header or slot and its padding; strings
 		// and byte slices check for their bytes too.
-		if limit-off < 4*word {
+		if limit-off < maxSlot {
 			return nil, -1, false
 		}
 		c := b[p]
@@ -227,16 +232,16 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 			if sl < 0 || sl > len(b)-p-hl {
 				return nil, 0, false
 			}
-			if sl > limit-off-4*word {
+			if sl > limit-off-maxSlot {
 				return nil, -1, false
 			}
 			p += hl
 			isBytes := flatClass[c] == fcBin
 			hdr := off
 			if isBytes {
-				off += 3 * word
+				off += align8(3 * word)
 			} else {
-				off += 2 * word
+				off += align8(2 * word)
 			}
 			ptr := uintptr(0)
 			if sl > 0 {
@@ -252,7 +257,7 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 				} else {
 					copy(a.chunk[off:off+sl], b[p:p+sl])
 				}
-				off += alignWord(sl)
+				off += align8(sl)
 			} else if isBytes {
 				ptr = uintptr(unsafe.Add(base, hdr)) // empty but not nil, as the ordinary path gives
 			}
@@ -275,7 +280,7 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 			}
 			*(*uint32)(unsafe.Add(base, off)) = binary.BigEndian.Uint32(b[p+1:])
 			typ, data = float32Type, unsafe.Add(base, off)
-			off += word
+			off += 8
 			p += 5
 		case fcFloat64:
 			if p+9 > len(b) {
@@ -283,7 +288,7 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 			}
 			*(*uint64)(unsafe.Add(base, off)) = binary.BigEndian.Uint64(b[p+1:])
 			typ, data = float64Type, unsafe.Add(base, off)
-			off += word
+			off += 8
 			p += 9
 		case fcUint, fcInt:
 			var v uint64
@@ -331,7 +336,7 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 			}
 			*(*uint64)(unsafe.Add(base, off)) = v
 			data = unsafe.Add(base, off)
-			off += word
+			off += 8
 		case fcTime:
 			t, size, ok := flatTimestamp(b[p:])
 			if !ok {
@@ -340,7 +345,7 @@ func (a *flatArena) decodeIn(b []byte, n int) ([]any, int, bool) {
 			p += size
 			copy(a.chunk[off:off+int(timeSize)], unsafe.Slice((*byte)(unsafe.Pointer(&t)), timeSize))
 			typ, data = timeType, unsafe.Add(base, off)
-			off += alignWord(int(timeSize))
+			off += align8(int(timeSize))
 		default:
 			return nil, 0, false
 		}

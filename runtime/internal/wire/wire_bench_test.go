@@ -9,7 +9,7 @@ func benchBatch(n int) *Frame {
 	f := &Frame{Kind: KindBatch}
 	for i := range n {
 		f.Batch.AddTuple(Tuple{Dest: 3, SourceTask: 1, Stream: "default",
-			Values: []any{fmt.Sprintf("word-%d", i%100), int64(i), int64(1_700_000_000_000 + i)}})
+			Values: []any{fmt.Sprintf("word-%d", i%100), int64(i), 1_700_000_000_000 + int64(i)}})
 	}
 	return f
 }
