@@ -33,11 +33,19 @@ import (
 // ground truth of what they produced.
 
 // eoWorkers is the number of workers the exactly-once topology runs in.
-//
-// TODO(failover): 1 until the runtime coordinates checkpoints across
-// workers (the node API refuses exactly-once topologies in several workers
-// until then); 3 once it does.
 const eoWorkers = 3
+
+// kcSpoutTasks is the parallelism of the topology's Kafka spout: 4, so that
+// every worker, of three and after the rebalance of four, runs a spout task.
+//
+// TODO(failover): 2 once the runtime keeps the checkpoint reports of a
+// worker without spout tasks that arrive before the leader's trigger. Today
+// its coordinator (runtime/checkpoint.go, coordinator.ack) drops reports
+// whose id is not yet in flight; when the barriers reach such a worker over
+// the data links before the trigger command over the session link, the
+// checkpoint waits for reports already dropped, until the minute after which
+// it is abandoned, and these tests time out (about half of the runs with 2).
+const kcSpoutTasks = 4
 
 const (
 	kcName       = "kc"
@@ -112,6 +120,7 @@ func startKafkaCount(tb testing.TB, n int) *kcCluster {
 	tb.Setenv("KAFKACOUNT_BROKERS", strings.Join(c.kafka.Addrs(), ","))
 	tb.Setenv("KAFKACOUNT_INPUT", kcInput)
 	tb.Setenv("KAFKACOUNT_OUTPUT", kcOutput)
+	tb.Setenv("KAFKACOUNT_SPOUT_TASKS", strconv.Itoa(kcSpoutTasks))
 	// Registered before the nodes' own cleanups, so it runs after them.
 	tb.Cleanup(c.killStrayWorkers)
 	for i := range n {
@@ -676,7 +685,11 @@ func TestRebalanceExactlyOnceKafka(t *testing.T) {
 		t.Errorf("worker %d on the new node did not restore a checkpoint; its log:\n%s", onNew, tail(log, 4000))
 	}
 	for i := range eoWorkers + 1 {
-		t.Logf("worker %d: on %s before, on %s after the rebalance", i, before[i].Node, after[i].Node)
+		was := "none"
+		if w, ok := before[i]; ok {
+			was = w.Node
+		}
+		t.Logf("worker %d: on %s before, on %s after the rebalance", i, was, after[i].Node)
 	}
 	if err := newClient(n4, token).Kill(t.Context(), kcName); err != nil {
 		t.Fatal(err)

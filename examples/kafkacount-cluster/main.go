@@ -45,7 +45,14 @@
 //   - KAFKACOUNT_BROKERS: comma-separated bootstrap brokers (default
 //     127.0.0.1:9092);
 //   - KAFKACOUNT_INPUT: the topic of words (default "words");
-//   - KAFKACOUNT_OUTPUT: the topic of counts (default "word-counts").
+//   - KAFKACOUNT_OUTPUT: the topic of counts (default "word-counts");
+//   - KAFKACOUNT_SPOUT_TASKS: the Kafka spout's parallelism (default 4,
+//     one task per partition of a four-partition topic; tasks beyond the
+//     number of partitions stay idle).
+//
+// Every node must hand its workers the same values: the workers of a
+// topology build it from their own environment, and the parallelism decides
+// the task ids they share.
 //
 // The spout commits the checkpointed offsets under the consumer group
 // "gale-NAME" (NAME: the submitted name), where Kafka's tools see the
@@ -72,27 +79,42 @@ const (
 	EnvBrokers = "KAFKACOUNT_BROKERS"
 	EnvInput   = "KAFKACOUNT_INPUT"
 	EnvOutput  = "KAFKACOUNT_OUTPUT"
+	EnvSpouts  = "KAFKACOUNT_SPOUT_TASKS"
 )
 
-// Parallelism of the components. Six count tasks give every worker of a
-// topology spread over up to six workers some of the keyed state.
+// Parallelism of the count and sink components. Six count tasks give every
+// worker of a topology spread over up to six workers some of the keyed
+// state.
 const (
-	spoutTasks = 2
 	countTasks = 6
 	sinkTasks  = 2
 )
 
+// DefaultSpoutTasks is the spout's parallelism unless KAFKACOUNT_SPOUT_TASKS
+// says otherwise.
+const DefaultSpoutTasks = 4
+
 func main() {
+	spouts := DefaultSpoutTasks
+	if v := os.Getenv(EnvSpouts); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "kafkacount: %s=%q: want a positive number\n", EnvSpouts, v)
+			os.Exit(2)
+		}
+		spouts = n
+	}
 	gale.Main(Topology(
 		strings.Split(envOr(EnvBrokers, "127.0.0.1:9092"), ","),
 		envOr(EnvInput, "words"),
 		envOr(EnvOutput, "word-counts"),
+		spouts,
 	))
 }
 
 // Topology returns the builder of the word count from topic in to topic
-// out on brokers.
-func Topology(brokers []string, in, out string) *topology.Builder {
+// out on brokers, with spoutTasks Kafka spout tasks.
+func Topology(brokers []string, in, out string, spoutTasks int) *topology.Builder {
 	b := topology.NewBuilder("kafkacount")
 	b.SetConfig(topology.Config{Guarantee: topology.ExactlyOnce, CheckpointInterval: time.Second})
 	b.SetSpout("words", kafkaspout.New(kafkaspout.Config{

@@ -34,7 +34,7 @@ func TestCountsEveryWord(t *testing.T) {
 	if err := kc.Produce(t.Context(), recs...); err != nil {
 		t.Fatal(err)
 	}
-	b := Topology(kc.Addrs(), "in", "out")
+	b := Topology(kc.Addrs(), "in", "out", 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
