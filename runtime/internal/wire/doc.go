@@ -46,16 +46,17 @@
 //
 // # Lazy decoding
 //
-// Boxing three or four values per tuple into interfaces costs more than
-// everything else on the receiving side put together. A [Decoder] with
-// [Decoder.Lazy] set therefore validates tuple values completely but leaves
-// them encoded, in [Tuple.Raw]: a [RawValues] whose typed accessors
+// A [Decoder] with [Decoder.Lazy] set validates tuple values completely but
+// leaves them encoded, in [Tuple.Raw]: a [RawValues] whose typed accessors
 // (StringAt, Int64At, Float64At, BoolAt, BytesAt) read one value without
-// allocating, and which a [ValueDecoder] turns into []any when a bolt asks
-// for all of them. The transport decodes lazily, so a connection's reader
-// only parses frames, and values are decoded by the tasks that use them, in
-// parallel. A tuple whose Values are nil is encoded from its Raw bytes, so
-// forwarding a received tuple costs a copy, not a re-encode.
+// allocating, and which a [ValueDecoder] turns into []any when all of them
+// are needed. A tuple whose Values are nil is encoded from its Raw bytes,
+// so forwarding a received tuple costs a copy, not a re-encode. The
+// transport decodes values eagerly (flat, below) unless asked to leave them
+// encoded, since the runtime's tuples hold []any.
+//
+// A batch frame can also be decoded in parts, by two goroutines, each item
+// once: [Decoder.StartBatch], then [Decoder.DecodeItems] on each side.
 //
 // # Flat decoding
 //

@@ -100,9 +100,10 @@ const maxSlot = 32
 
 func align8(n int) int { return (n + 7) &^ 7 }
 
-// decode decodes r into the chunk, or returns false (having used nothing)
-// for values it does not handle or bytes that do not decode; the caller
-// then takes the ordinary path, which reports errors.
+// decode decodes r into the chunk, or returns false for values it does not
+// handle or bytes that do not decode (a valid RawValues never has bytes
+// after its values); the caller then takes the ordinary path, which
+// reports errors.
 func (a *flatArena) decode(r RawValues) ([]any, bool) {
 	vals, end, ok := a.decodeAt(r.b, r.n)
 	return vals, ok && end == len(r.b)
