@@ -84,6 +84,36 @@ func BenchmarkExactlyOnceCost(b *testing.B) {
 	}
 }
 
+// BenchmarkWordCountRatios runs the three word counts of
+// BenchmarkWordCount one after the other in every iteration, so that all
+// three see the same machine: the sub-benchmarks of BenchmarkWordCount run
+// one after the other for seconds each, and on a shared machine the load
+// can change between them. It reports each one's words/s and the ratios the
+// targets are stated in (at-most-once/baseline, at-least-once/at-most-once),
+// over the summed times of every iteration.
+func BenchmarkWordCountRatios(b *testing.B) {
+	want := gen.Expected(benchConfig(), 1)
+	var base, amo, alo time.Duration
+	var words int64
+	timed := func(d *time.Duration, run func() map[string]int64) {
+		start := time.Now()
+		got := run()
+		*d += time.Since(start)
+		checkCounts(b, got, want)
+	}
+	for b.Loop() {
+		timed(&base, func() map[string]int64 { return baselineWordCount(benchConfig()) })
+		timed(&amo, func() map[string]int64 { return engineWordCount(b, topology.AtMostOnce, benchConfig()) })
+		timed(&alo, func() map[string]int64 { return engineWordCount(b, topology.AtLeastOnce, benchConfig()) })
+		words += benchSentences * benchWords
+	}
+	b.ReportMetric(float64(words)/base.Seconds(), "baseline-words/s")
+	b.ReportMetric(float64(words)/amo.Seconds(), "at-most-once-words/s")
+	b.ReportMetric(float64(words)/alo.Seconds(), "at-least-once-words/s")
+	b.ReportMetric(base.Seconds()/amo.Seconds(), "amo/baseline")
+	b.ReportMetric(amo.Seconds()/alo.Seconds(), "alo/amo")
+}
+
 func checkCounts(b *testing.B, got, want map[string]int64) {
 	b.Helper()
 	if !maps.Equal(got, want) {
