@@ -15,9 +15,12 @@ import (
 )
 
 func TestAppendKeyStringMatchesKeygroup(t *testing.T) {
-	for _, s := range []string{"", "a", "hello", string(make([]byte, 127)), string(make([]byte, 128)), string(make([]byte, 70000)), "ünïcødé"} {
-		if got, want := appendKeyString([]byte("x"), s), keygroup.AppendKey([]byte("x"), s); !bytes.Equal(got, want) {
-			t.Errorf("appendKeyString(%.10q) = %x, keygroup.AppendKey = %x", s, got, want)
+	for _, s := range []string{"", "a", "hello", string(make([]byte, 126)), string(make([]byte, 127)), string(make([]byte, 128)), string(make([]byte, 70000)), "ünïcødé"} {
+		// A destination with room (the short-key fast path) and without.
+		for _, dst := range [][]byte{append(make([]byte, 0, 300), 'x'), []byte("x")} {
+			if got, want := appendKeyString(dst, s), keygroup.AppendKey([]byte("x"), s); !bytes.Equal(got, want) {
+				t.Errorf("appendKeyString(cap %d, %.10q) = %x, keygroup.AppendKey = %x", cap(dst), s, got, want)
+			}
 		}
 	}
 }

@@ -185,6 +185,14 @@ func (r *route) chooseString(s string, dst []topology.TaskID) []topology.TaskID 
 // appendKeyString appends the key encoding of s: what keygroup.AppendKey
 // appends for s, without boxing s into an interface for the call.
 func appendKeyString(dst []byte, s string) []byte {
+	if len(s) < 0x80 && cap(dst)-len(dst) >= len(s)+2 {
+		// The common short key, whose length is a one-byte uvarint.
+		n := len(dst)
+		dst = dst[:n+2+len(s)]
+		dst[n], dst[n+1] = 's', byte(len(s))
+		copy(dst[n+2:], s)
+		return dst
+	}
 	dst = append(dst, 's')
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)
