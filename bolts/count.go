@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"strings"
 	"sync"
 
 	"github.com/gale-stream/gale/topology"
@@ -138,8 +139,14 @@ func (b *countBolt) Execute(_ context.Context, t topology.Tuple, out topology.Ba
 	if !hashable(key) {
 		return fmt.Errorf("bolts: count: key field %q of stream %s/%s holds an uncountable %T", b.keyField, t.Source(), t.Stream(), raw)
 	}
-	b.counts[key]++
-	n := b.counts[key]
+	n, seen := b.counts[key]
+	if !seen {
+		// The key is kept for good: own its bytes rather than pin the
+		// buffer the tuple's values were decoded into.
+		key = ownKey(key)
+	}
+	n++
+	b.counts[key] = n
 	if b.sink != nil {
 		b.sink.add(key, 1)
 	}
@@ -147,6 +154,15 @@ func (b *countBolt) Execute(_ context.Context, t topology.Tuple, out topology.Ba
 		out.Emit(topology.Values{key, n})
 	}
 	return nil
+}
+
+// ownKey returns a string key as a copy of its bytes, other keys as they
+// are.
+func ownKey(key any) any {
+	if s, ok := key.(string); ok {
+		return strings.Clone(s)
+	}
+	return key
 }
 
 // countKey turns a value into a map key: []byte into string (a []byte is not
