@@ -32,7 +32,10 @@ type Values []any
 // it afterwards, nor ack or fail it again. The Values slice itself is not
 // reused, so a bolt may keep t.Values() (or emit it) past the ack. Byte
 // slices among the values may be reused after the tuple is acked or failed,
-// so copy what you keep longer.
+// so copy what you keep longer. Strings among the values of a tuple that
+// came from another worker share one buffer with other tuples' values: a
+// bolt that keeps a few of them for long (as map keys, say) should
+// strings.Clone them, or they keep the whole buffer alive.
 //
 // The typed getters (String, Int64, ...) panic with a [*FieldError] when the
 // field does not exist or holds another type, as Storm's getters throw; the
