@@ -52,7 +52,7 @@ func BenchmarkFailover(b *testing.B) {
 	var total, detect, place, resume time.Duration
 	kills := 0
 	for b.Loop() {
-		ws := c.waitWorkers(60*time.Second, eoWorkers)
+		ws := c.waitStable()
 		c.waitReplicated()
 		// A checkpoint completes under this placement before the kill.
 		base, err := c.committed(context.Background())
@@ -104,8 +104,12 @@ func BenchmarkFailover(b *testing.B) {
 		b.Logf("kill %d of node %s: dead after %v, worker running after %v, output after %v",
 			kills, victim.id, dead.Round(time.Millisecond), running.Round(time.Millisecond), resumed.Round(time.Millisecond))
 
-		// Outside the figures: three nodes again.
+		// Outside the figures: three nodes again, and the assignment that
+		// the join brings published everywhere, so that the next kill does
+		// not race with a worker moving to the new node.
+		epoch := c.epoch()
 		c.addNode(fmt.Sprintf("n%d", len(c.nodes)+1))
+		waitForTB(b, 30*time.Second, "the assignment after the join", func() bool { return c.epoch() > epoch })
 	}
 	stop()
 	wg.Wait()
@@ -120,4 +124,40 @@ func BenchmarkFailover(b *testing.B) {
 	b.ReportMetric(detect.Seconds()/total.Seconds(), "detect-fraction")
 	// ns/op would include the replacement nodes' start: drop it.
 	b.ReportMetric(0, "ns/op")
+}
+
+// epoch returns the assignment epoch every running node reports, or 0 while
+// they differ.
+func (c *kcCluster) epoch() uint64 {
+	var epoch uint64
+	for _, n := range c.running() {
+		ms, err := newClient(n, token).Members(context.Background())
+		if err != nil || (epoch != 0 && ms.Epoch != epoch) {
+			return 0
+		}
+		epoch = ms.Epoch
+	}
+	return epoch
+}
+
+// waitStable waits until the topology's workers all run and the same
+// processes still run a second later: a placement that is not moving.
+func (c *kcCluster) waitStable() map[int]kcWorker {
+	c.tb.Helper()
+	var ws map[int]kcWorker
+	waitForTB(c.tb, 60*time.Second, "a stable placement", func() bool {
+		ws = c.waitWorkers(60*time.Second, eoWorkers)
+		time.Sleep(time.Second)
+		now, ok := c.placement()
+		if !ok || !placedAndRunning(now, eoWorkers) {
+			return false
+		}
+		for i, w := range ws {
+			if now[i].Node != w.Node || now[i].PID != w.PID {
+				return false
+			}
+		}
+		return true
+	})
+	return ws
 }
