@@ -345,58 +345,92 @@ func (e *executor) executeBatch(ts []*tuple) {
 	}
 	e.in.depth.Add(-int64(len(ts)))
 	e.tm.queueDepth.Set(float64(e.in.depth.Load()))
-	start := time.Now()
-	run := 0 // tuples of the current input not yet counted
-	k := 0   // tuples recycled into ts[:k]
 	e.prefetch(ts)
 	e.sampleN++
-	timed := e.sampleN % len(ts)
-	for i, t := range ts {
+	b := batchRun{ts: ts, timed: e.sampleN % len(ts), start: time.Now()}
+	for b.i < len(ts) {
+		e.runBatch(&b)
+	}
+	if b.run > 0 {
+		e.lastExec.Add(float64(b.run))
+	}
+	clear(ts[b.k:])
+	putChunk(ts[:b.k])
+	busy := time.Since(b.start)
+	e.now = b.start.Add(busy)
+	e.tm.busy.Add(busy.Seconds())
+}
+
+// batchRun is the progress of executeBatch through a batch.
+type batchRun struct {
+	ts    []*tuple
+	i     int // the tuple being executed
+	k     int // tuples recycled into ts[:k]
+	run   int // tuples of the current input not yet counted
+	timed int // the tuple timed for the latency histogram
+	start time.Time
+}
+
+// runBatch executes b.ts from b.i on. When an Execute panics, it fails that
+// tuple and returns, and executeBatch calls it again for the rest: one
+// deferred recover per batch rather than one per tuple.
+func (e *executor) runBatch(b *batchRun) {
+	defer func() {
+		if r := recover(); r != nil {
+			t := b.ts[b.i]
+			e.reportError(e.userPanic("Execute", r))
+			e.fail(t)
+			e.afterExecute(b, t)
+			b.i++
+		}
+	}()
+	for ; b.i < len(b.ts); b.i++ {
+		t := b.ts[b.i]
 		if t.Origin != e.lastInput || e.lastExec == nil {
-			if run > 0 {
-				e.lastExec.Add(float64(run))
-				run = 0
+			if b.run > 0 {
+				e.lastExec.Add(float64(b.run))
+				b.run = 0
 			}
 			e.countInput(t.Origin)
 		}
-		run++
+		b.run++
 		e.cur = uintptr(unsafe.Pointer(t))
-		if i != timed {
-			e.execute(t)
+		if e.backend != nil && e.keyed != nil {
+			e.setKey(t)
+		}
+		if b.i != b.timed {
+			e.callExecute(t)
 		} else {
-			t0 := time.Since(start)
-			e.execute(t)
-			e.tm.execLatency.Observe((time.Since(start) - t0).Seconds())
+			t0 := time.Since(b.start)
+			e.callExecute(t)
+			e.tm.execLatency.Observe((time.Since(b.start) - t0).Seconds())
 		}
-		e.cur = 0
-		// A tuple acked or failed during its Execute is recycled into the
-		// batch's own slice (k <= i); the others when they are acked.
-		if t.own && t.done {
-			t.release()
-			if k != i {
-				ts[k] = t
-			}
-			k++
+		e.afterExecute(b, t)
+	}
+}
+
+// afterExecute follows the Execute of b.ts[b.i]: a tuple acked or failed
+// during its Execute is recycled into the batch's own slice (k <= i); the
+// others are when they are acked.
+func (e *executor) afterExecute(b *batchRun, t *tuple) {
+	e.cur = 0
+	if t.own && t.done {
+		t.release()
+		if b.k != b.i {
+			b.ts[b.k] = t
 		}
+		b.k++
 	}
-	if run > 0 {
-		e.lastExec.Add(float64(run))
-	}
-	clear(ts[k:])
-	putChunk(ts[:k])
-	busy := time.Since(start)
-	e.now = start.Add(busy)
-	e.tm.busy.Add(busy.Seconds())
 }
 
 // prefetch reads the first cache line of every tuple of a batch, and the
 // first byte of its first value when that is a string, before the batch
-// executes. The tuples
-// were written on another core: read one at a time, as Execute gets to
-// them, each costs a full cache miss in turn, which in a word count is
-// more than the rest of the work of the tuple. Read in a tight loop, the
-// misses overlap (the core keeps many loads in flight), so the batch pays
-// about one.
+// executes. The tuples were written on another core: read one at a time,
+// as Execute gets to them, each costs a full cache miss in turn, which in
+// a word count is more than the rest of the work of the tuple. Read in a
+// tight loop, the misses overlap (the core keeps many loads in flight), so
+// the batch pays about one. It only reads, so shared tuples, which other
+// tasks read at the same time, are no exception.
 func (e *executor) prefetch(ts []*tuple) {
 	var sum uintptr
 	for _, t := range ts {
@@ -430,6 +464,7 @@ func (e *executor) countInput(o *topology.Origin) {
 // tickOrigin is the origin of tick tuples.
 var tickOrigin = &topology.Origin{Component: topology.SystemComponent, Stream: topology.TickStream}
 
+// execute executes one tuple outside a batch (a tick).
 func (e *executor) execute(t *tuple) {
 	if e.backend != nil && e.keyed != nil {
 		e.setKey(t)
@@ -440,6 +475,11 @@ func (e *executor) execute(t *tuple) {
 			e.fail(t)
 		}
 	}()
+	e.callExecute(t)
+}
+
+// callExecute calls the bolt's Execute and fails t when it returns an error.
+func (e *executor) callExecute(t *tuple) {
 	if err := e.bolt.Execute(e.ctx(), t, e.boltOutput); err != nil {
 		e.reportError(err)
 		e.fail(t)

@@ -244,7 +244,7 @@ func (e *executor) newTuple(so *streamOut, values topology.Values, own bool) *tu
 	return t
 }
 
-// takeTuple returns a reset tuple, recycled when there is one.
+// takeTuple returns a released tuple, recycled when there is one.
 func (e *executor) takeTuple() *tuple {
 	n := len(e.free)
 	if n == 0 {

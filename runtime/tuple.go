@@ -110,14 +110,14 @@ func (t *tuple) BytesAt(i int) []byte     { return t.data().BytesAt(i) }
 // slice its batch came in and puts it in the pool; an emitter takes a chunk
 // when it runs out, pops tuples from it, and uses the emptied slice for its
 // next batch. A chunk costs the pool one Get and one Put, not every tuple.
-var tuplePool sync.Pool // of *[]*tuple, each a chunk of reset tuples
+var tuplePool sync.Pool // of *[]*tuple, each a chunk of released tuples
 
 // release readies t to go back for reuse: it clears its flags, so that a
 // second ack of it (which the Tuple contract forbids) cannot recycle it
-// twice, and its edges. Its values stay until newTuple overwrites them (a
-// recycled tuple is reused within a batch or two, and the pool empties at
-// every garbage collection): clearing them would cost two pointer writes,
-// which a write barrier slows while the collector runs.
+// twice, and its edges. Its values stay until the tuple is reused (within
+// a batch or two, and a sync.Pool drops what it holds within two garbage
+// collections): clearing them would cost two pointer writes, which a write
+// barrier slows while the collector runs.
 func (t *tuple) release() {
 	if t.tracked {
 		t.edges, t.ackVal = nil, 0
@@ -125,7 +125,7 @@ func (t *tuple) release() {
 	t.isStr, t.own, t.done, t.tracked = false, false, false, false
 }
 
-// putChunk puts a chunk of reset tuples into the pool.
+// putChunk puts a chunk of released tuples into the pool.
 func putChunk(ts []*tuple) {
 	if len(ts) == 0 {
 		return
