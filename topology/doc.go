@@ -115,9 +115,13 @@
 //     Execute returns nil and failed when it returns an error or panics, and
 //     everything it emits is anchored to its input;
 //   - a bolt may keep an input [Tuple] until it acks or fails it, but must
-//     not modify its values; byte slices may be reused after that, so copy
-//     what you keep longer;
-//   - emitted [Values] belong to the runtime: do not reuse the slice;
+//     not modify its values; after that (and once Execute returned) the
+//     runtime may reuse the Tuple for another input, and byte slices among
+//     its values may be reused, so copy what you keep longer (the Values
+//     slice itself is not reused);
+//   - emitted [Values] belong to the runtime: do not reuse the slice; a
+//     [BasicBolt] emitting one string can use [StringEmitter], which spares
+//     boxing the string and allocating the Values;
 //   - a [CustomGrouping] and the functions given to adapters such as
 //     [BoltFunc.Factory] are shared by all tasks and must be safe for
 //     concurrent use.
