@@ -652,11 +652,13 @@ func TestRebalanceExactlyOnceKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four gale nodes; runs without -short")
 	}
+	start := time.Now()
 	c := startKafkaCount(t, 3)
 	c.mustProduce(3000)
 	c.submit(eoWorkers)
 	before := c.waitWorkers(30*time.Second, eoWorkers)
 	c.waitCommitted(30*time.Second, 3000, "a complete checkpoint covering the first round")
+	t.Logf("a checkpoint covers the first round %v after the start", time.Since(start).Round(time.Millisecond))
 	c.mustProduce(2000)
 
 	n4 := c.addNode("n4")
@@ -667,6 +669,7 @@ func TestRebalanceExactlyOnceKafka(t *testing.T) {
 	}
 	c.mustProduce(2000)
 	after := c.waitWorkers(40*time.Second, eoWorkers+1)
+	t.Logf("%d workers running %v after the start", eoWorkers+1, time.Since(start).Round(time.Millisecond))
 	onNew := -1
 	for i, w := range after {
 		if w.Node == n4.id {
@@ -678,6 +681,7 @@ func TestRebalanceExactlyOnceKafka(t *testing.T) {
 	}
 	c.mustProduce(2000)
 	c.waitAllCommitted(60 * time.Second)
+	t.Logf("a checkpoint covers all %d records %v after the start", c.producedCount(), time.Since(start).Round(time.Millisecond))
 	c.checkOutput()
 	// The worker on the new node took over key groups checkpointed by
 	// other workers on other nodes: it restored them.
