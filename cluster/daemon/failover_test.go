@@ -44,7 +44,7 @@ const eoWorkers = 3
 // whose id is not yet in flight; when the barriers reach such a worker over
 // the data links before the trigger command over the session link, the
 // checkpoint waits for reports already dropped, until the minute after which
-// it is abandoned, and these tests time out (about half of the runs with 2).
+// it is abandoned, and these tests time out (in about 4 of 10 runs with 2).
 const kcSpoutTasks = 4
 
 const (
