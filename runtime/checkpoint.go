@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,6 +44,13 @@ type coordinator struct {
 	// floor is the newest checkpoint id already in storage; ids continue
 	// after it.
 	floor uint64
+	// early holds reports on checkpoints newer than the one in flight:
+	// in several workers, barriers from another worker's spouts can reach
+	// this worker's tasks before the leader's trigger reaches its
+	// coordinator. They count once the trigger arrives.
+	early []ckptAck
+	// lastTriggered is the newest checkpoint triggered here.
+	lastTriggered uint64
 	// stored is the local manifest of the checkpoint this worker stored
 	// and reported, until the leader completes or abandons it.
 	stored *state.Manifest
@@ -193,6 +201,7 @@ func (c *coordinator) maybeTrigger() {
 // trigger starts checkpoint id at the spout tasks.
 func (c *coordinator) trigger(id uint64) {
 	c.inFlight = id
+	c.lastTriggered = id
 	c.started = time.Now()
 	c.reported = make(map[topology.TaskID]bool, c.tasks)
 	c.failed = nil
@@ -201,6 +210,17 @@ func (c *coordinator) trigger(id uint64) {
 	}
 	if c.tasks == 0 {
 		c.finish() // a worker without tasks of its own
+		return
+	}
+	early := c.early
+	c.early = nil
+	for _, a := range early {
+		switch {
+		case a.id == id:
+			c.ack(a)
+		case a.id > id:
+			c.early = append(c.early, a)
+		}
 	}
 }
 
@@ -220,6 +240,7 @@ func (c *coordinator) command(cmd ckptCmd) {
 		}
 		c.stored = nil
 	case coordAbort:
+		c.early = slices.DeleteFunc(c.early, func(a ckptAck) bool { return a.id <= cmd.id })
 		if c.inFlight == cmd.id {
 			c.abandon(errors.New("the leader abandoned it"))
 		}
@@ -231,6 +252,10 @@ func (c *coordinator) command(cmd ckptCmd) {
 }
 
 func (c *coordinator) ack(a ckptAck) {
+	if a.id > c.lastTriggered {
+		c.early = append(c.early, a) // the trigger is on its way
+		return
+	}
 	if a.id != c.inFlight || c.reported[a.task] {
 		return // a report on an abandoned checkpoint
 	}

@@ -421,6 +421,9 @@ func (s *sessions) sendLoop(w int) {
 		if len(b.Items) == 0 {
 			continue
 		}
+		if testCoordDelay > 0 {
+			time.Sleep(testCoordDelay)
+		}
 		// Send waits while the link reconnects: a worker that is down
 		// gets the messages when it is back (what a dropped connection
 		// loses, the protocol repeats: joins and starts are resent).
@@ -459,6 +462,10 @@ func (s *sessions) stopLocal() {
 	s.local = nil
 	s.setLocal(s.session, nil)
 }
+
+// testCoordDelay delays every coordination message sent over the network,
+// so that tests can make data overtake them. Zero outside tests.
+var testCoordDelay time.Duration
 
 // joinEvery is how often a worker that runs no session asks the leader for
 // one.

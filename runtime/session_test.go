@@ -335,3 +335,27 @@ func TestExactlyOnceRescaleWorkers(t *testing.T) {
 	}
 	checkExact(t, res, n, keys, spoutTasks)
 }
+
+// TestExactlyOnceWorkerWithoutSpouts gives the one spout task to the
+// leader, so worker 1 runs only a bolt: its barriers come over the data
+// link from the leader's spout, racing the leader's trigger over the
+// coordination link. Reports that beat the trigger must count once it
+// arrives, or every checkpoint waits for its timeout.
+func TestExactlyOnceWorkerWithoutSpouts(t *testing.T) {
+	const n, keys, spoutTasks = 3000, 10, 1
+	var failArmed atomic.Bool
+	topo, res, exhausted := checkerTopology(t, "eo-nospout", n, keys, spoutTasks, 2, &failArmed)
+	// The leader's commands reach worker 1 well after the barriers do.
+	testCoordDelay = 30 * time.Millisecond
+	t.Cleanup(func() { testCoordDelay = 0 })
+	// Task ids: check 1-2, seq 3; task i runs on worker (i+1) mod 2.
+	ws := runWorkerSetIn(t, topo, 2, 1, state.NewDirSpace(t.TempDir()))
+	if ws.plan.Tasks[topo.Tasks("seq")[0]] != 0 {
+		t.Fatalf("the spout runs on worker %d; the test needs it on the leader", ws.plan.Tasks[topo.Tasks("seq")[0]])
+	}
+	start := ws.lastCommit()
+	eventually(t, 20*time.Second, "five checkpoints", func() bool { return ws.lastCommit() >= start+5 })
+	waitDrained(t, ws, exhausted, spoutTasks)
+	ws.stopAll()
+	checkExact(t, res, n, keys, spoutTasks)
+}
