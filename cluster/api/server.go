@@ -436,28 +436,32 @@ func (s *Server) processes(ctx context.Context, workers []cluster.WorkerPlacemen
 		apis[m.ID] = m.Meta.APIAddr
 	}
 	out := make(map[string]nodeProcs)
-	var mu sync.Mutex
+	var mu sync.Mutex // guards out: the loop and the goroutines it starts write it
+	set := func(node string, p nodeProcs) {
+		mu.Lock()
+		out[node] = p
+		mu.Unlock()
+	}
+	seen := make(map[string]bool)
 	var wg sync.WaitGroup
 	for _, wp := range workers {
-		if _, ok := out[wp.Node]; ok {
+		if seen[wp.Node] {
 			continue
 		}
-		out[wp.Node] = nodeProcs{}
+		seen[wp.Node] = true
 		if wp.Node == s.cfg.Cluster.ID() {
-			out[wp.Node] = nodeProcs{list: s.localWorkers(ctx, stats)}
+			set(wp.Node, nodeProcs{list: s.localWorkers(ctx, stats)})
 			continue
 		}
 		node, addr := wp.Node, apis[wp.Node]
 		if addr == "" {
-			out[node] = nodeProcs{err: errors.New("node has no API address")}
+			set(node, nodeProcs{err: errors.New("node has no API address")})
 			continue
 		}
 		wg.Go(func() {
 			c := &Client{BaseURL: "http://" + addr, Token: s.cfg.Token, HTTP: s.cfg.HTTPClient}
 			list, err := c.workers(ctx, stats)
-			mu.Lock()
-			out[node] = nodeProcs{list: list, err: err}
-			mu.Unlock()
+			set(node, nodeProcs{list: list, err: err})
 		})
 	}
 	wg.Wait()
