@@ -88,7 +88,9 @@ type Config struct {
 	Memberlist func(*memberlist.Config)
 
 	// ReconcileInterval is how often the node re-checks membership and the
-	// assignment even when no event arrived. Default: 1s.
+	// assignment even when no event arrived, and announces its epoch and
+	// topology digest again (so a node that missed an announcement catches
+	// up within about one interval). Default: 1s.
 	ReconcileInterval time.Duration
 
 	// SettleTime is how long membership must stay unchanged before the

@@ -627,6 +627,10 @@ func (n *Node) run() {
 		case <-tick.C:
 			n.prune()
 			n.reconcile()
+			// Announce again: an announcement travels by UDP gossip and
+			// may be lost, and a node that missed the one of a new epoch
+			// would otherwise wait for the next push/pull (15-30 s).
+			n.announce()
 		}
 	}
 }
