@@ -253,9 +253,11 @@ func (e *executor) takeTuple() *tuple {
 			// The chunk's tuples were last written on the core that
 			// received them. Claim their lines together, so the misses
 			// overlap, rather than one by one as emits reuse them (see
-			// prefetch).
+			// prefetch), and drop the values they still hold, so that a
+			// task's free tuples keep no old values alive however long
+			// it waits to emit.
 			for _, t := range e.free {
-				t.own = false
+				t.Vals, t.str = nil, ""
 			}
 		} else {
 			// A slab of tuples, adjacent in memory and handed out in
@@ -292,6 +294,8 @@ const maxSpares = 8
 // their own Execute itself.)
 func (e *executor) recycle(t *tuple) {
 	t.release()
+	// freeing may wait long to fill: it keeps no values alive meanwhile.
+	t.Vals, t.str = nil, ""
 	if e.freeing == nil {
 		e.freeing = make([]*tuple, 0, e.batchSize)
 	}

@@ -117,3 +117,29 @@ func TestAckedTuplesAreRecycled(t *testing.T) {
 		t.Errorf("%d tuples executed in %d distinct objects, want recycling to reuse most", n, len(ptrs))
 	}
 }
+
+// TestFreeTuplesKeepNoValues checks that the tuples a task holds for its
+// next emits, and those it recycled outside a batch, keep no values alive.
+func TestFreeTuplesKeepNoValues(t *testing.T) {
+	big := make([]byte, 1<<20)
+	var chunk []*tuple
+	for range 4 {
+		tp := &tuple{TupleData: topology.TupleData{Vals: topology.Values{big}}, str: "old", own: true, done: true}
+		tp.release()
+		chunk = append(chunk, tp)
+	}
+	putChunk(chunk)
+	e := &executor{batchSize: 4}
+	first := e.takeTuple()
+	for _, tp := range append(e.free, first) {
+		if tp.Vals != nil || tp.str != "" {
+			t.Errorf("a free tuple still holds %d values and %q", len(tp.Vals), tp.str)
+		}
+	}
+
+	kept := &tuple{TupleData: topology.TupleData{Vals: topology.Values{big}}, own: true, done: true}
+	e.recycle(kept)
+	if len(e.freeing) != 1 || e.freeing[0].Vals != nil {
+		t.Errorf("a tuple recycled outside a batch still holds its values")
+	}
+}

@@ -114,9 +114,10 @@ var tuplePool sync.Pool // of *[]*tuple, each a chunk of released tuples
 
 // release readies t to go back for reuse: it clears its flags, so that a
 // second ack of it (which the Tuple contract forbids) cannot recycle it
-// twice, and its edges. Its values stay until the tuple is reused (within
-// a batch or two, and a sync.Pool drops what it holds within two garbage
-// collections): clearing them would cost two pointer writes, which a write
+// twice, and its edges. Its values stay while the tuple waits in the pool
+// (which drops what it holds within two garbage collections) and are
+// cleared when an emitting task takes it (see takeTuple): clearing them here
+// would cost two more pointer writes on the receiving core, which a write
 // barrier slows while the collector runs.
 func (t *tuple) release() {
 	if t.tracked {
