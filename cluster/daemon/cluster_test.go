@@ -72,12 +72,12 @@ type testNode struct {
 
 // startNode runs `gale node` as a process on loopback ports it picks
 // itself, and waits until it has written node.json.
-func startNode(t *testing.T, galeBin, id string, seeds ...string) *testNode {
+func startNode(t testing.TB, galeBin, id string, seeds ...string) *testNode {
 	t.Helper()
 	return startNodeArgs(t, galeBin, id, nil, seeds...)
 }
 
-func startNodeArgs(t *testing.T, galeBin, id string, extra []string, seeds ...string) *testNode {
+func startNodeArgs(t testing.TB, galeBin, id string, extra []string, seeds ...string) *testNode {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -133,7 +133,7 @@ func startNodeArgs(t *testing.T, galeBin, id string, extra []string, seeds ...st
 // Linux's ephemeral range (32768 and up), so that no port the system hands
 // out meanwhile, for a listener on port 0 or an outgoing connection, takes
 // one of them.
-func freePortRange(t *testing.T, n int) string {
+func freePortRange(t testing.TB, n int) string {
 	t.Helper()
 	for range 200 {
 		base := 20000 + mrand.IntN(12000-n)
@@ -161,7 +161,7 @@ func tail(s string, n int) string {
 	return s
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -177,7 +177,7 @@ func newClient(n *testNode, tok string) *api.Client {
 }
 
 // gale runs the CLI and returns its stdout, stderr and error.
-func gale(t *testing.T, galeBin string, env []string, args ...string) (string, string, error) {
+func gale(t testing.TB, galeBin string, env []string, args ...string) (string, string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(galeBin, args...)
@@ -519,7 +519,7 @@ func checkCounts(t *testing.T, got, want *wordcountResult) {
 	}
 }
 
-func nodeByID(t *testing.T, nodes []*testNode, id string) *testNode {
+func nodeByID(t testing.TB, nodes []*testNode, id string) *testNode {
 	t.Helper()
 	for _, n := range nodes {
 		if n.id == id {

@@ -63,7 +63,7 @@ func BenchmarkFailover(b *testing.B) {
 		// stuck checkpoint; the benchmark measures failover, not that.)
 		c.waitCommitted(90*time.Second, base+1, "a checkpoint completed before the kill")
 
-		victim := nodeByIDTB(b, c.nodes, ws[0].Node)
+		victim := nodeByID(b, c.nodes, ws[0].Node)
 		var survivor = c.running()[0]
 		if survivor == victim {
 			survivor = c.running()[1]
@@ -78,7 +78,7 @@ func BenchmarkFailover(b *testing.B) {
 			b.Fatal(err)
 		}
 		var dead, running, resumed time.Duration
-		waitForTB(b, 60*time.Second, "output resumed after the kill", func() bool {
+		waitFor(b, 60*time.Second, "output resumed after the kill", func() bool {
 			if dead == 0 && memberState(survivor, victim.id) == "dead" {
 				dead = time.Since(killed)
 			}
@@ -109,7 +109,7 @@ func BenchmarkFailover(b *testing.B) {
 		// not race with a worker moving to the new node.
 		epoch := c.epoch()
 		c.addNode(fmt.Sprintf("n%d", len(c.nodes)+1))
-		waitForTB(b, 30*time.Second, "the assignment after the join", func() bool { return c.epoch() > epoch })
+		waitFor(b, 30*time.Second, "the assignment after the join", func() bool { return c.epoch() > epoch })
 	}
 	stop()
 	wg.Wait()
@@ -145,7 +145,7 @@ func (c *kcCluster) epoch() uint64 {
 func (c *kcCluster) waitStable() map[int]kcWorker {
 	c.tb.Helper()
 	var ws map[int]kcWorker
-	waitForTB(c.tb, 60*time.Second, "a stable placement", func() bool {
+	waitFor(c.tb, 60*time.Second, "a stable placement", func() bool {
 		ws = c.waitWorkers(60*time.Second, eoWorkers)
 		time.Sleep(time.Second)
 		now, ok := c.placement()
