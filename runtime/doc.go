@@ -124,6 +124,7 @@
 // emitted, transferred, executed, acked, failed and timed-out tuples,
 // execute and complete latency histograms, queue depth and capacity, busy
 // and backpressure time, panics, errors, spout and acker pending counts.
-// Execute latency is timed for one tuple in eight (reading the clock costs as
-// much as a light bolt's Execute); every counter is exact.
+// Execute latency is sampled: one tuple per batch is timed (reading the
+// clock costs as much as a light bolt's Execute), so the histogram's count
+// is a count of batches; every counter is exact.
 package runtime
