@@ -82,7 +82,7 @@ func newMetrics(reg prometheus.Registerer, topo string) (*metrics, error) {
 		}, ct),
 		execLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "gale", Subsystem: "executor", Name: "execute_duration_seconds",
-			Help: "Time a bolt task spent in Execute per tuple.", Buckets: latencyBuckets,
+			Help: "Time a bolt task spent in Execute per tuple, sampled for one tuple of each batch.", Buckets: latencyBuckets,
 		}, ct),
 		complete: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "gale", Subsystem: "spout", Name: "complete_duration_seconds",
