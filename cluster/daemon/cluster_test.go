@@ -33,32 +33,42 @@ import (
 
 const token = "s3cret-token"
 
-var (
-	buildOnce sync.Once
-	buildErr  error
-)
+// builds holds one build per binary name, so each package is built once
+// per test binary however many tests ask for it.
+var builds sync.Map // name -> *build
 
-// binaries builds ./cmd/gale and ./examples/wordcount-cluster once per test
-// binary (go build's cache keeps rebuilds cheap).
-func binaries(t *testing.T) (galeBin, wcBin string) {
-	t.Helper()
-	galeBin, wcBin = filepath.Join(binDir, "gale"), filepath.Join(binDir, "wordcount-cluster")
-	buildOnce.Do(func() {
+type build struct {
+	once sync.Once
+	err  error
+}
+
+// buildBinary builds pkg (relative to this directory) into binDir/name
+// once per test binary (go build's cache keeps rebuilds cheap) and returns
+// the binary's path.
+func buildBinary(tb testing.TB, pkg, name string) string {
+	tb.Helper()
+	out := filepath.Join(binDir, name)
+	v, _ := builds.LoadOrStore(name, new(build))
+	b := v.(*build)
+	b.once.Do(func() {
 		goBin := filepath.Join(goruntime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(goBin); err != nil {
 			goBin = "go"
 		}
-		for pkg, out := range map[string]string{"../../cmd/gale": galeBin, "../../examples/wordcount-cluster": wcBin} {
-			cmd := exec.Command(goBin, "build", "-o", out, pkg)
-			if b, err := cmd.CombinedOutput(); err != nil {
-				buildErr = errors.Join(buildErr, errors.New("go build "+pkg+": "+err.Error()+"\n"+string(b)))
-			}
+		if msg, err := exec.Command(goBin, "build", "-o", out, pkg).CombinedOutput(); err != nil {
+			b.err = errors.New("go build " + pkg + ": " + err.Error() + "\n" + string(msg))
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		tb.Fatal(b.err)
 	}
-	return galeBin, wcBin
+	return out
+}
+
+// binaries builds ./cmd/gale and ./examples/wordcount-cluster.
+func binaries(t testing.TB) (galeBin, wcBin string) {
+	t.Helper()
+	return buildBinary(t, "../../cmd/gale", "gale"), buildBinary(t, "../../examples/wordcount-cluster", "wordcount-cluster")
 }
 
 type testNode struct {

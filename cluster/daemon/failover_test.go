@@ -2,15 +2,12 @@ package daemon_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,33 +46,10 @@ const (
 	kcConfig = `{"checkpoint_interval": "200ms"}`
 )
 
-var (
-	kcBuildOnce sync.Once
-	kcBuildErr  error
-)
-
-// kafkacountBinaries builds ./cmd/gale and ./examples/kafkacount-cluster
-// once per test binary, under names of their own (so that the binaries of
-// cluster_test.go are never rewritten while a node runs them).
+// kafkacountBinaries builds ./cmd/gale and ./examples/kafkacount-cluster.
 func kafkacountBinaries(tb testing.TB) (galeBin, kcBin string) {
 	tb.Helper()
-	galeBin, kcBin = filepath.Join(binDir, "gale-kc"), filepath.Join(binDir, "kafkacount-cluster")
-	kcBuildOnce.Do(func() {
-		goBin := filepath.Join(goruntime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goBin); err != nil {
-			goBin = "go"
-		}
-		for pkg, out := range map[string]string{"../../cmd/gale": galeBin, "../../examples/kafkacount-cluster": kcBin} {
-			cmd := exec.Command(goBin, "build", "-o", out, pkg)
-			if b, err := cmd.CombinedOutput(); err != nil {
-				kcBuildErr = errors.Join(kcBuildErr, errors.New("go build "+pkg+": "+err.Error()+"\n"+string(b)))
-			}
-		}
-	})
-	if kcBuildErr != nil {
-		tb.Fatal(kcBuildErr)
-	}
-	return galeBin, kcBin
+	return buildBinary(tb, "../../cmd/gale", "gale"), buildBinary(tb, "../../examples/kafkacount-cluster", "kafkacount-cluster")
 }
 
 // kcCluster is a kfake broker, gale nodes whose workers reach it, and the
