@@ -51,11 +51,8 @@ func buildBinary(tb testing.TB, pkg, name string) string {
 	v, _ := builds.LoadOrStore(name, new(build))
 	b := v.(*build)
 	b.once.Do(func() {
-		goBin := filepath.Join(goruntime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goBin); err != nil {
-			goBin = "go"
-		}
-		if msg, err := exec.Command(goBin, "build", "-o", out, pkg).CombinedOutput(); err != nil {
+		// go test puts its own GOROOT/bin first in PATH.
+		if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
 			b.err = errors.New("go build " + pkg + ": " + err.Error() + "\n" + string(msg))
 		}
 	})
