@@ -223,6 +223,7 @@ type leaderState struct {
 	backoff    time.Duration
 	sessionAt  time.Time
 	lastCommit uint64
+	startSent  time.Time // when Start last went to the workers not started yet
 }
 
 // runSessions runs t under opts (whose Worker plan has several workers)
@@ -387,6 +388,9 @@ func (s *sessions) localOf(ctx context.Context, session uint64) *Local {
 // send queues m for worker w (the leader handles its own at once).
 func (s *sessions) send(w int, m coordMsg) {
 	m.worker = s.self
+	if testDropCoord != nil && testDropCoord(w, m) {
+		return
+	}
 	if w == s.self {
 		s.in.push(m)
 		return
@@ -464,8 +468,17 @@ func (s *sessions) stopLocal() {
 }
 
 // testCoordDelay delays every coordination message sent over the network,
-// so that tests can make data overtake them. Zero outside tests.
-var testCoordDelay time.Duration
+// so that tests can make data overtake them; testDropCoord, when set, drops
+// the messages for which it returns true, as a dropped link would. Unset
+// outside tests.
+var (
+	testCoordDelay time.Duration
+	testDropCoord  func(to int, m coordMsg) bool
+)
+
+// startResend is how often the leader repeats Start to the workers that
+// have not reported the session started.
+const startResend = 2 * time.Second
 
 // joinEvery is how often a worker that runs no session asks the leader for
 // one.
@@ -619,6 +632,7 @@ func (s *sessions) newSession(ctx context.Context) {
 			s.send(w, coordMsg{op: coordStart, session: next, id: restore})
 		}
 	}
+	s.lead.startSent = time.Now()
 	s.start(ctx, next, restore)
 }
 
@@ -695,10 +709,24 @@ func (s *sessions) leaderTick(ctx context.Context) {
 		}
 		return
 	}
+	var waiting []int
 	for w := range s.plan.Workers {
 		if !s.lead.started[w] {
-			return
+			waiting = append(waiting, w)
 		}
+	}
+	if len(waiting) > 0 {
+		// A Start lost with a dropped link would leave that worker in the
+		// old session and the others waiting on it: say it again.
+		if time.Since(s.lead.startSent) >= startResend {
+			s.lead.startSent = time.Now()
+			for _, w := range waiting {
+				if w != s.self {
+					s.send(w, coordMsg{op: coordStart, session: s.session, id: s.lead.restore})
+				}
+			}
+		}
+		return
 	}
 	if time.Since(s.lead.triggered) < interval {
 		return

@@ -359,3 +359,38 @@ func TestExactlyOnceWorkerWithoutSpouts(t *testing.T) {
 	ws.stopAll()
 	checkExact(t, res, n, keys, spoutTasks)
 }
+
+// TestExactlyOnceLostStart restarts the leader and loses its first Start on
+// the way to worker 1, which runs only a bolt: it keeps running the old
+// session, sends nothing that could fail, and so never asks to join. The
+// leader must say Start again, or the workers wait on each other for good.
+func TestExactlyOnceLostStart(t *testing.T) {
+	const n, keys, spoutTasks = 3000, 10, 1
+	var failArmed atomic.Bool
+	var firstSession atomic.Uint64
+	var dropped atomic.Int32
+	testDropCoord = func(to int, m coordMsg) bool {
+		if m.op != coordStart || to != 1 {
+			return false
+		}
+		firstSession.CompareAndSwap(0, m.session)
+		return m.session != firstSession.Load() && dropped.CompareAndSwap(0, 1)
+	}
+	t.Cleanup(func() { testDropCoord = nil })
+	topo, res, exhausted := checkerTopology(t, "eo-loststart", n, keys, spoutTasks, 2, &failArmed)
+	// Task ids: check 1-2, seq 3; task i runs on worker (i+1) mod 2, so
+	// worker 1 runs check 2 alone.
+	ws := runWorkerSetIn(t, topo, 2, 1, state.NewDirSpace(t.TempDir()))
+	before := ws.lastCommit()
+	eventually(t, 30*time.Second, "a checkpoint", func() bool { return ws.lastCommit() > before })
+	if err := ws.stop(0); err != nil {
+		t.Fatalf("leader: Run: %v", err)
+	}
+	ws.start(0)
+	waitDrained(t, ws, exhausted, spoutTasks)
+	ws.stopAll()
+	if dropped.Load() != 1 {
+		t.Fatal("no Start was dropped; the test did not test anything")
+	}
+	checkExact(t, res, n, keys, spoutTasks)
+}
