@@ -113,12 +113,7 @@ func (st *Storage) do(ctx context.Context, method, path string, body io.Reader, 
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
-	msg := strings.TrimSpace(string(b))
-	var eb errorBody
-	if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
-		msg = eb.Error
-	}
+	msg := errorMessage(resp)
 	var kind error
 	switch resp.StatusCode {
 	case http.StatusNotFound:

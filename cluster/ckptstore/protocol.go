@@ -3,7 +3,10 @@ package ckptstore
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -137,4 +140,15 @@ func RestrictToWorker(ctx context.Context) context.Context {
 func workerOnly(ctx context.Context) bool {
 	v, _ := ctx.Value(accessKey{}).(bool)
 	return v
+}
+
+// errorMessage reads the reason from an error response: the error field of
+// its JSON body, or the body's text.
+func errorMessage(resp *http.Response) string {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
+	var eb errorBody
+	if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
+		return eb.Error
+	}
+	return strings.TrimSpace(string(b))
 }

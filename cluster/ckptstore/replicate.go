@@ -87,12 +87,7 @@ func (s *Server) peerDo(ctx context.Context, p Peer, method, path string, body i
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
-	msg := strings.TrimSpace(string(b))
-	var eb errorBody
-	if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
-		msg = eb.Error
-	}
+	msg := errorMessage(resp)
 	return nil, &peerError{peer: p.ID, status: resp.StatusCode, msg: msg}
 }
 
