@@ -573,27 +573,39 @@ func (d *Decoder) readExt(start int, c byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n != 4 && n != 8 && n != 12 {
+		return nil, errBad("timestamp of %d bytes", n)
+	}
+	t, ok := timestampOf(p)
+	if !ok {
+		return nil, errBad("timestamp nanoseconds out of range")
+	}
+	if d.discard {
+		return nil, nil
+	}
+	return t, nil
+}
+
+// timestampOf decodes the payload of a msgpack timestamp extension: 4, 8
+// or 12 bytes (any other length is read as 12). It reports false when the
+// nanoseconds are out of range.
+func timestampOf(p []byte) (time.Time, bool) {
 	var sec int64
 	var nsec uint64
-	switch n {
+	switch len(p) {
 	case 4:
 		sec = int64(binary.BigEndian.Uint32(p))
 	case 8:
 		x := binary.BigEndian.Uint64(p)
 		sec, nsec = int64(x&(1<<34-1)), x>>34
-	case 12:
+	default:
 		nsec = uint64(binary.BigEndian.Uint32(p))
 		sec = int64(binary.BigEndian.Uint64(p[4:]))
-	default:
-		return nil, errBad("timestamp of %d bytes", n)
 	}
 	if nsec >= 1e9 {
-		return nil, errBad("timestamp nanoseconds %d out of range", nsec)
+		return time.Time{}, false
 	}
-	if d.discard {
-		return nil, nil
-	}
-	return time.Unix(sec, int64(nsec)).UTC(), nil
+	return time.Unix(sec, int64(nsec)).UTC(), true
 }
 
 // fallback decodes the value at d.off with github.com/vmihailenco/msgpack/v5.

@@ -397,21 +397,9 @@ func flatTimestamp(b []byte) (time.Time, int, bool) {
 	if len(b) < hl+n || int8(b[hl-1]) != extTimestamp {
 		return time.Time{}, 0, false
 	}
-	p := b[hl : hl+n]
-	var sec int64
-	var nsec uint64
-	switch n {
-	case 4:
-		sec = int64(binary.BigEndian.Uint32(p))
-	case 8:
-		x := binary.BigEndian.Uint64(p)
-		sec, nsec = int64(x&(1<<34-1)), x>>34
-	default:
-		nsec = uint64(binary.BigEndian.Uint32(p))
-		sec = int64(binary.BigEndian.Uint64(p[4:]))
-	}
-	if nsec >= 1e9 {
+	t, ok := timestampOf(b[hl : hl+n])
+	if !ok {
 		return time.Time{}, 0, false
 	}
-	return time.Unix(sec, int64(nsec)).UTC(), hl + n, true
+	return t, hl + n, true
 }
