@@ -526,6 +526,24 @@ func checkCounts(t *testing.T, got, want *wordcountResult) {
 	}
 }
 
+// replicatedAndAgreed reports whether every node stores the binary and
+// all agree on the assignment epoch, so that any of them can take over a
+// worker.
+func replicatedAndAgreed(nodes []*testNode, binarySHA256 string) bool {
+	epoch := uint64(0)
+	for _, n := range nodes {
+		if _, err := os.Stat(filepath.Join(n.dir, "binaries", binarySHA256)); err != nil {
+			return false
+		}
+		ms, err := newClient(n, token).Members(context.Background())
+		if err != nil || (epoch != 0 && ms.Epoch != epoch) {
+			return false
+		}
+		epoch = ms.Epoch
+	}
+	return true
+}
+
 func nodeByID(t testing.TB, nodes []*testNode, id string) *testNode {
 	t.Helper()
 	for _, n := range nodes {
@@ -645,18 +663,7 @@ func testFailover(t *testing.T, galeBin, wcBin string, nodes []*testNode, want *
 	// Every node keeps a copy of the binary, and all agree on the
 	// assignment, before the node running the worker is killed.
 	waitFor(t, 20*time.Second, "binary replicated and assignment agreed", func() bool {
-		epoch := uint64(0)
-		for _, n := range nodes {
-			if _, err := os.Stat(filepath.Join(n.dir, "binaries", st.BinarySHA256)); err != nil {
-				return false
-			}
-			ms, err := newClient(n, token).Members(context.Background())
-			if err != nil || (epoch != 0 && ms.Epoch != epoch) {
-				return false
-			}
-			epoch = ms.Epoch
-		}
-		return true
+		return replicatedAndAgreed(nodes, st.BinarySHA256)
 	})
 	pid := st.Assigned[0].Process.PID
 	t.Logf("killing node %s (pid %d), which runs worker pid %d", victim.id, victim.cmd.Process.Pid, pid)

@@ -323,18 +323,7 @@ func (c *kcCluster) waitReplicated() {
 		if i < 0 {
 			return false
 		}
-		epoch := uint64(0)
-		for _, n := range c.running() {
-			if _, err := os.Stat(filepath.Join(n.dir, "binaries", ts[i].BinarySHA256)); err != nil {
-				return false
-			}
-			ms, err := newClient(n, token).Members(context.Background())
-			if err != nil || (epoch != 0 && ms.Epoch != epoch) {
-				return false
-			}
-			epoch = ms.Epoch
-		}
-		return true
+		return replicatedAndAgreed(c.running(), ts[i].BinarySHA256)
 	})
 }
 
