@@ -144,7 +144,9 @@ func (e *executor) emitTo(so *streamOut, targets []topology.TaskID, values topol
 			values, isStr = topology.Values{s}, false
 		}
 		t := e.newTuple(so, values, own)
-		t.isStr, t.str = isStr, s
+		if isStr {
+			t.setStr(s)
+		}
 		for _, dst := range targets {
 			e.enqueue(dst, t)
 		}
@@ -152,7 +154,9 @@ func (e *executor) emitTo(so *streamOut, targets []topology.TaskID, values topol
 	}
 	for _, dst := range targets {
 		t := e.newTuple(so, values, true)
-		t.isStr, t.str = isStr, s
+		if isStr {
+			t.setStr(s)
+		}
 		for _, a := range anchors {
 			at, ok := a.(*tuple)
 			if !ok || !at.tracked || at.done {
@@ -424,27 +428,35 @@ func (e *executor) afterExecute(b *batchRun, t *tuple) {
 }
 
 // prefetch reads the first cache line of every tuple of a batch, and the
-// first byte of its first value when that is a string, before the batch
-// executes. The tuples were written on another core: read one at a time,
-// as Execute gets to them, each costs a full cache miss in turn, which in
-// a word count is more than the rest of the work of the tuple. Read in a
-// tight loop, the misses overlap (the core keeps many loads in flight), so
-// the batch pays about one. It only reads, so shared tuples, which other
-// tasks read at the same time, are no exception.
+// first byte of its first value when that is a string (or, for a tuple from
+// another worker, of its encoded values), before the batch executes. The
+// tuples were written on another core: read one at a time, as Execute gets
+// to them, each costs a full cache miss in turn, which in a word count is
+// more than the rest of the work of the tuple. Read in a tight loop, the
+// misses overlap (the core keeps many loads in flight), so the batch pays
+// about one. It only reads, so shared tuples, which other tasks read at the
+// same time, are no exception.
 func (e *executor) prefetch(ts []*tuple) {
 	var sum uintptr
 	for _, t := range ts {
-		sum += uintptr(unsafe.Pointer(t.Origin)) + uintptr(len(t.str))
+		sum += uintptr(unsafe.Pointer(t.Origin)) + uintptr(t.strLen)
 	}
 	for _, t := range ts {
-		if t.isStr {
-			if len(t.str) > 0 {
-				sum += uintptr(t.str[0])
+		switch t.kind {
+		case lazyStr:
+			if t.strLen > 0 {
+				sum += uintptr(*(*byte)(t.lazy))
 			}
-		} else if len(t.Vals) > 0 {
-			// A boxed string first value: the box, the header, the bytes.
-			if s, ok := t.Vals[0].(string); ok && len(s) > 0 {
-				sum += uintptr(s[0])
+		case lazyRaw:
+			if enc := t.raw().Encoded(); len(enc) > 0 {
+				sum += uintptr(enc[0])
+			}
+		default:
+			if len(t.Vals) > 0 {
+				// A boxed string first value: the box, the header, the bytes.
+				if s, ok := t.Vals[0].(string); ok && len(s) > 0 {
+					sum += uintptr(s[0])
+				}
 			}
 		}
 	}
@@ -528,17 +540,38 @@ func (e *executor) setKey(t *tuple) {
 	if !ok {
 		return
 	}
-	e.keyBuf = e.keyBuf[:0]
-	for _, i := range idx {
-		if t.isStr {
-			if i == 0 {
-				e.keyBuf = appendKeyString(e.keyBuf, t.str)
-			}
-		} else if i < len(t.Vals) {
-			e.keyBuf = keygroup.AppendKey(e.keyBuf, t.Vals[i])
-		}
-	}
+	e.keyBuf = appendTupleKey(e.keyBuf[:0], t, idx)
 	if err := e.backend.SetCurrentKey(e.keyBuf); err != nil {
 		e.reportError(err)
 	}
+}
+
+// appendTupleKey appends the key of the values of t at idx, encoded as
+// keygroup.AppendKey encodes them when the fields grouping routes t.
+func appendTupleKey(dst []byte, t *tuple, idx []int) []byte {
+	for _, i := range idx {
+		switch t.kind {
+		case lazyStr:
+			if i == 0 {
+				dst = appendKeyString(dst, t.str())
+			}
+			continue
+		case lazyRaw:
+			if i >= t.raw().Len() {
+				continue
+			}
+			// A string key (the usual one) is read in place; a string
+			// and a []byte with equal content are one key, and StringAt
+			// takes both. Other keys need the values boxed.
+			if s, err := t.raw().StringAt(i); err == nil {
+				dst = appendKeyString(dst, s)
+				continue
+			}
+			t.data()
+		}
+		if i < len(t.Vals) {
+			dst = keygroup.AppendKey(dst, t.Vals[i])
+		}
+	}
+	return dst
 }

@@ -257,7 +257,7 @@ func (e *executor) takeTuple() *tuple {
 			// task's free tuples keep no old values alive however long
 			// it waits to emit.
 			for _, t := range e.free {
-				t.Vals, t.str = nil, ""
+				t.dropValues()
 			}
 		} else {
 			// A slab of tuples, adjacent in memory and handed out in
@@ -295,7 +295,7 @@ const maxSpares = 8
 func (e *executor) recycle(t *tuple) {
 	t.release()
 	// freeing may wait long to fill: it keeps no values alive meanwhile.
-	t.Vals, t.str = nil, ""
+	t.dropValues()
 	if e.freeing == nil {
 		e.freeing = make([]*tuple, 0, e.batchSize)
 	}

@@ -124,7 +124,8 @@ func TestFreeTuplesKeepNoValues(t *testing.T) {
 	big := make([]byte, 1<<20)
 	var chunk []*tuple
 	for range 4 {
-		tp := &tuple{TupleData: topology.TupleData{Vals: topology.Values{big}}, str: "old", own: true, done: true}
+		tp := &tuple{TupleData: topology.TupleData{Vals: topology.Values{big}}, own: true, done: true}
+		tp.setStr("old")
 		tp.release()
 		chunk = append(chunk, tp)
 	}
@@ -132,8 +133,8 @@ func TestFreeTuplesKeepNoValues(t *testing.T) {
 	e := &executor{batchSize: 4}
 	first := e.takeTuple()
 	for _, tp := range append(e.free, first) {
-		if tp.Vals != nil || tp.str != "" {
-			t.Errorf("a free tuple still holds %d values and %q", len(tp.Vals), tp.str)
+		if tp.Vals != nil || tp.lazy != nil || tp.kind != inVals {
+			t.Errorf("a free tuple still holds %d values and lazy values %p (kind %d)", len(tp.Vals), tp.lazy, tp.kind)
 		}
 	}
 

@@ -306,6 +306,7 @@ func (s *sessions) listen() error {
 		Token:      p.Token,
 		TLS:        p.TLS,
 		Handler:    s.handle,
+		LazyValues: true, // tuples stay encoded until their task reads them (see remote.handle)
 		Logger:     s.log,
 		Registerer: s.opts.Registerer,
 	}

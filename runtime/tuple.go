@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"fmt"
 	"sync"
 	"unsafe"
 
+	"github.com/gale-stream/gale/runtime/internal/wire"
 	"github.com/gale-stream/gale/topology"
 )
 
@@ -18,18 +20,32 @@ type edge struct {
 // task (the values are shared), because each copy has its own edge ids and
 // ack value; an untracked one is shared.
 //
+// A tuple's values need not be in Vals yet (see lazyKind): a tuple emitted
+// through topology.StringEmitter holds its one string unboxed, and one that
+// came from another worker holds its values still in msgpack, as the frame
+// brought them (a wire.RawValues). The typed getters read such values in
+// place, without boxing them; Values, Value and Get move them into Vals
+// first, once (see data).
+//
 // The fields an untracked tuple uses come first and fill 64 bytes, and the
 // tuple is padded to 128, so that they share one cache line: a tuple is
 // written on one core and read on another, and every line it spans costs a
-// transfer between them.
+// transfer between them. A wire.RawValues (32 bytes) does not fit in that
+// line beside TupleData, so the tuple holds a pointer to it, in the word
+// that otherwise points to an unboxed string's bytes; the RawValues of a
+// received batch's tuples are allocated together (see remote.handle).
 type tuple struct {
 	topology.TupleData // 40 bytes
 
-	// str is the tuple's one value when isStr: not yet boxed into Vals (see
-	// topology.StringEmitter). Only tuples with one receiver are emitted so,
-	// and that receiver boxes it on the first call that needs Vals.
-	str   string
-	isStr bool
+	// lazy points to the values not yet in Vals: the bytes of the unboxed
+	// string (lazyStr), whose length is strLen, or a wire.RawValues
+	// (lazyRaw). Only tuples with one receiver carry an unboxed string
+	// (boxing it is the receiver's job, see topology.StringEmitter); any
+	// tuple from another worker may carry raw values. The receiving task
+	// moves them into Vals on the first call that needs Vals.
+	lazy   unsafe.Pointer
+	strLen int
+	kind   lazyKind
 	// own says the tuple has exactly one receiving task in this process,
 	// which may therefore recycle it (see recycle).
 	own bool
@@ -50,17 +66,75 @@ type tuple struct {
 	_      [16]byte
 }
 
+// lazyKind says where a tuple's values are.
+type lazyKind uint8
+
+const (
+	// inVals: the values are in Vals.
+	inVals lazyKind = iota
+	// lazyStr: the tuple's one value is the string at lazy, strLen bytes
+	// long, not yet boxed.
+	lazyStr
+	// lazyRaw: the values are the *wire.RawValues at lazy, still encoded.
+	// They were validated when the frame was decoded, so decoding them
+	// cannot fail.
+	lazyRaw
+)
+
+// setStr makes s the tuple's one value, unboxed.
+func (t *tuple) setStr(s string) {
+	t.lazy, t.strLen, t.kind = unsafe.Pointer(unsafe.StringData(s)), len(s), lazyStr
+}
+
+// str returns the unboxed string of a lazyStr tuple.
+func (t *tuple) str() string { return unsafe.String((*byte)(t.lazy), t.strLen) }
+
+// setRaw makes r the tuple's values. r must stay unchanged as long as the
+// tuple is used.
+func (t *tuple) setRaw(r *wire.RawValues) {
+	t.lazy, t.strLen, t.kind = unsafe.Pointer(r), 0, lazyRaw
+}
+
+// raw returns the encoded values of a lazyRaw tuple.
+func (t *tuple) raw() *wire.RawValues { return (*wire.RawValues)(t.lazy) }
+
+// dropValues clears the values and what points to them, so that a free
+// tuple keeps nothing alive.
+func (t *tuple) dropValues() {
+	t.Vals, t.lazy, t.strLen, t.kind = nil, nil, 0, inVals
+}
+
+// valueDecoders hold the wire.ValueDecoders that materialize raw values. A
+// ValueDecoder is not safe for concurrent use, and a bolt may hand its
+// input to another goroutine, which then materializes it there; a pool
+// gives each caller its own decoder without a per-task one being shared.
+var valueDecoders = sync.Pool{New: func() any { return new(wire.ValueDecoder) }}
+
 // data returns the tuple's TupleData with Vals filled in.
 func (t *tuple) data() *topology.TupleData {
-	if t.isStr {
-		t.Vals = topology.Values{t.str}
-		t.isStr, t.str = false, ""
+	switch t.kind {
+	case inVals:
+		return &t.TupleData
+	case lazyStr:
+		t.Vals = topology.Values{t.str()}
+	case lazyRaw:
+		vd := valueDecoders.Get().(*wire.ValueDecoder)
+		vals, err := vd.Decode(*t.raw())
+		valueDecoders.Put(vd)
+		if err != nil {
+			// Cannot happen: the frame's decoder validated the values.
+			// The executor recovers the panic and fails the tuple.
+			panic(fmt.Errorf("runtime: decode a tuple of stream %s/%s from task %d: %w", t.Origin.Component, t.Origin.Stream, t.SourceTaskID, err))
+		}
+		t.Vals = vals
 	}
+	t.lazy, t.strLen, t.kind = nil, 0, inVals
 	return &t.TupleData
 }
 
-// The getters of an unboxed string tuple. The string getters read str
-// directly; the others box it first.
+// The getters. Values, Value and Get need Vals; the typed getters read an
+// unboxed string or raw values in place (see raw.go for the latter), and
+// box an unboxed string only for a field it cannot answer.
 
 func (t *tuple) Values() topology.Values { return t.data().Vals }
 func (t *tuple) Value(i int) any         { return t.data().Value(i) }
@@ -69,34 +143,94 @@ func (t *tuple) Get(f string) (any, bool) {
 }
 
 func (t *tuple) Len() int {
-	if t.isStr {
+	switch t.kind {
+	case lazyStr:
 		return 1
+	case lazyRaw:
+		return t.raw().Len()
 	}
 	return len(t.Vals)
 }
 
 func (t *tuple) String(field string) string {
-	if t.isStr && len(t.Origin.Fields) == 1 && t.Origin.Fields[0] == field {
-		return t.str
+	switch t.kind {
+	case lazyStr:
+		if len(t.Origin.Fields) == 1 && t.Origin.Fields[0] == field {
+			return t.str()
+		}
+	case lazyRaw:
+		return t.rawString(t.rawIndex(field), field)
 	}
 	return t.data().String(field)
 }
 
 func (t *tuple) StringAt(i int) string {
-	if t.isStr && i == 0 {
-		return t.str
+	switch t.kind {
+	case lazyStr:
+		if i == 0 {
+			return t.str()
+		}
+	case lazyRaw:
+		return t.rawString(t.rawAt(i), "")
 	}
 	return t.data().StringAt(i)
 }
 
-func (t *tuple) Int64(f string) int64     { return t.data().Int64(f) }
-func (t *tuple) Float64(f string) float64 { return t.data().Float64(f) }
-func (t *tuple) Bool(f string) bool       { return t.data().Bool(f) }
-func (t *tuple) Bytes(f string) []byte    { return t.data().Bytes(f) }
-func (t *tuple) Int64At(i int) int64      { return t.data().Int64At(i) }
-func (t *tuple) Float64At(i int) float64  { return t.data().Float64At(i) }
-func (t *tuple) BoolAt(i int) bool        { return t.data().BoolAt(i) }
-func (t *tuple) BytesAt(i int) []byte     { return t.data().BytesAt(i) }
+func (t *tuple) Int64(f string) int64 {
+	if t.kind == lazyRaw {
+		return t.rawInt64(t.rawIndex(f), f)
+	}
+	return t.data().Int64(f)
+}
+
+func (t *tuple) Float64(f string) float64 {
+	if t.kind == lazyRaw {
+		return t.rawFloat64(t.rawIndex(f), f)
+	}
+	return t.data().Float64(f)
+}
+
+func (t *tuple) Bool(f string) bool {
+	if t.kind == lazyRaw {
+		return t.rawBool(t.rawIndex(f), f)
+	}
+	return t.data().Bool(f)
+}
+
+func (t *tuple) Bytes(f string) []byte {
+	if t.kind == lazyRaw {
+		return t.rawBytes(t.rawIndex(f), f)
+	}
+	return t.data().Bytes(f)
+}
+
+func (t *tuple) Int64At(i int) int64 {
+	if t.kind == lazyRaw {
+		return t.rawInt64(t.rawAt(i), "")
+	}
+	return t.data().Int64At(i)
+}
+
+func (t *tuple) Float64At(i int) float64 {
+	if t.kind == lazyRaw {
+		return t.rawFloat64(t.rawAt(i), "")
+	}
+	return t.data().Float64At(i)
+}
+
+func (t *tuple) BoolAt(i int) bool {
+	if t.kind == lazyRaw {
+		return t.rawBool(t.rawAt(i), "")
+	}
+	return t.data().BoolAt(i)
+}
+
+func (t *tuple) BytesAt(i int) []byte {
+	if t.kind == lazyRaw {
+		return t.rawBytes(t.rawAt(i), "")
+	}
+	return t.data().BytesAt(i)
+}
 
 // Recycling. [topology.Tuple] lets a bolt keep an input only until it acked
 // or failed it, so once both Execute returned and the tuple was acked or
@@ -123,7 +257,7 @@ func (t *tuple) release() {
 	if t.tracked {
 		t.edges, t.ackVal = nil, 0
 	}
-	t.isStr, t.own, t.done, t.tracked = false, false, false, false
+	t.kind, t.own, t.done, t.tracked = inVals, false, false, false
 }
 
 // putChunk puts a chunk of released tuples into the pool.

@@ -113,6 +113,7 @@ func (l *Local) startTransport(opts Options) error {
 		Token:      p.Token,
 		TLS:        p.TLS,
 		Handler:    r.handle,
+		LazyValues: true, // see remote.handle
 		Logger:     l.log,
 		Registerer: opts.Registerer,
 	}
@@ -302,8 +303,18 @@ func (r *remote) sendDones(spout topology.TaskID, ds []ctrlMsg) {
 // handle receives a batch from another worker and hands its items to the
 // local tasks, in order. It blocks while a task's queue is full, which
 // withholds credit from the sending worker.
+//
+// The transport leaves tuple values encoded (Options.LazyValues): the frame
+// was validated, but the values are decoded by the task that receives them,
+// on its own goroutine, and only as far as its bolt reads them (see tuple).
+// That moves the decoding off the connection's reader, which serves every
+// task of the receiving component, onto the tasks, as Flink deserializes a
+// record in the task that consumes it. The raw values alias the frame,
+// which the transport does not reuse when values are lazy.
 func (r *remote) handle(ctx context.Context, from transport.Peer, b *wire.Batch) {
-	var vd wire.ValueDecoder
+	// raws holds the encoded values of the batch's tuples, which point to
+	// them: one allocation per batch rather than one per tuple.
+	var raws []wire.RawValues
 	var pend []*tuple
 	var pendDst topology.TaskID
 	flush := func() bool {
@@ -324,7 +335,10 @@ func (r *remote) handle(ctx context.Context, from transport.Peer, b *wire.Batch)
 		in := r.l.inboxes[dst]
 		switch it.Kind {
 		case wire.KindTuple:
-			t, err := r.tuple(&vd, &it.Tuple)
+			if raws == nil {
+				raws = make([]wire.RawValues, 0, len(b.Items)-i)
+			}
+			t, err := r.tuple(&raws, &it.Tuple)
 			if err != nil {
 				r.l.log.Warn("dropping a malformed tuple", "dest", int(dst), "peer", from.Addr, "err", err)
 				continue
@@ -365,8 +379,10 @@ func (r *remote) handle(ctx context.Context, from transport.Peer, b *wire.Batch)
 	flush()
 }
 
-// tuple turns a received wire tuple into a runtime tuple.
-func (r *remote) tuple(vd *wire.ValueDecoder, wt *wire.Tuple) (*tuple, error) {
+// tuple turns a received wire tuple into a runtime tuple. Values the
+// transport left encoded stay so: they are appended to raws, whose capacity
+// the caller makes enough for the batch, and the tuple points to them.
+func (r *remote) tuple(raws *[]wire.RawValues, wt *wire.Tuple) (*tuple, error) {
 	src := topology.TaskID(wt.SourceTask)
 	comp, ok := r.l.taskComponent[src]
 	if !ok {
@@ -376,14 +392,16 @@ func (r *remote) tuple(vd *wire.ValueDecoder, wt *wire.Tuple) (*tuple, error) {
 	if origin == nil {
 		return nil, fmt.Errorf("%s has no stream %q", comp, wt.Stream)
 	}
-	vals := wt.Values
-	if vals == nil {
-		var err error
-		if vals, err = vd.Decode(wt.Raw); err != nil {
-			return nil, err
+	t := &tuple{TupleData: topology.TupleData{Origin: origin, SourceTaskID: src, Vals: wt.Values}}
+	if wt.Values == nil {
+		if len(*raws) == cap(*raws) {
+			// Not expected (one slot per item); a new array keeps the
+			// tuples already pointing into the old one valid.
+			*raws = make([]wire.RawValues, 0, 16)
 		}
+		*raws = append(*raws, wt.Raw)
+		t.setRaw(&(*raws)[len(*raws)-1])
 	}
-	t := &tuple{TupleData: topology.TupleData{Origin: origin, SourceTaskID: src, Vals: vals}}
 	for _, ed := range wt.Edges {
 		t.addEdge(ed.Root, ed.ID)
 	}
