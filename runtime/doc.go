@@ -107,6 +107,18 @@
 // traffic has a link of its own and never waits on a task's goroutine.
 // Every worker runs ackers for its own spouts.
 //
+// A received tuple's values stay encoded: the transport validates the
+// frame but decodes no values, and the tuple handed to the receiving task
+// points into the frame. Its typed getters (StringAt, Int64, ...) read one
+// value in place, allocating nothing for numbers, bools and strings;
+// Values, Value and Get decode all of them once, on the goroutine that
+// calls them. So the decoding a bolt needs runs on its own task, in
+// parallel across tasks, rather than on the connection's reader, as Flink
+// deserializes a record in the task that consumes it. Strings read from a
+// received tuple alias its frame: keeping one keeps the frame (shared by
+// many tuples) alive, which is why topology.Tuple asks bolts to clone
+// strings they keep for long.
+//
 // An ExactlyOnce topology in several workers runs in sessions that worker 0
 // leads (see [Run] and Options.Space): it triggers every checkpoint on
 // every worker, records a checkpoint as complete in the shared checkpoint

@@ -312,9 +312,7 @@ func (r *remote) sendDones(spout topology.TaskID, ds []ctrlMsg) {
 // record in the task that consumes it. The raw values alias the frame,
 // which the transport does not reuse when values are lazy.
 func (r *remote) handle(ctx context.Context, from transport.Peer, b *wire.Batch) {
-	// raws holds the encoded values of the batch's tuples, which point to
-	// them: one allocation per batch rather than one per tuple.
-	var raws []wire.RawValues
+	var in inbound
 	var pend []*tuple
 	var pendDst topology.TaskID
 	flush := func() bool {
@@ -326,19 +324,24 @@ func (r *remote) handle(ctx context.Context, from transport.Peer, b *wire.Batch)
 		return ok
 	}
 	for i := range b.Items {
+		if b.Items[i].Kind == wire.KindTuple {
+			in.left++
+		}
+	}
+	for i := range b.Items {
 		it := &b.Items[i]
 		dst := topology.TaskID(it.Dest())
+		if it.Kind == wire.KindTuple {
+			in.left--
+		}
 		if int(dst) <= 0 || int(dst) >= len(r.l.inboxes) || r.l.inboxes[dst] == nil {
 			r.l.log.Warn("dropping an item for a task this worker does not run", "dest", int(dst), "peer", from.Addr)
 			continue
 		}
-		in := r.l.inboxes[dst]
+		inbox := r.l.inboxes[dst]
 		switch it.Kind {
 		case wire.KindTuple:
-			if raws == nil {
-				raws = make([]wire.RawValues, 0, len(b.Items)-i)
-			}
-			t, err := r.tuple(&raws, &it.Tuple)
+			t, err := r.tuple(&in, &it.Tuple)
 			if err != nil {
 				r.l.log.Warn("dropping a malformed tuple", "dest", int(dst), "peer", from.Addr, "err", err)
 				continue
@@ -347,6 +350,9 @@ func (r *remote) handle(ctx context.Context, from transport.Peer, b *wire.Batch)
 				if !flush() {
 					return
 				}
+			}
+			if pend == nil {
+				pend = make([]*tuple, 0, in.left+1)
 			}
 			pendDst = dst
 			pend = append(pend, t)
@@ -367,40 +373,64 @@ func (r *remote) handle(ctx context.Context, from transport.Peer, b *wire.Batch)
 				return
 			}
 		case wire.KindAcker:
-			if in.acks == nil {
+			if inbox.acks == nil {
 				continue
 			}
 			a := it.Acker
-			in.acks.push(ackMsg{op: ackOp(a.Op), root: a.Root, val: a.Value, spout: topology.TaskID(a.SpoutTask)})
+			inbox.acks.push(ackMsg{op: ackOp(a.Op), root: a.Root, val: a.Value, spout: topology.TaskID(a.SpoutTask)})
 		case wire.KindSpoutDone:
-			in.ctrl.push(ctrlMsg{kind: ctrlTreeDone, root: it.SpoutDone.Root, ok: it.SpoutDone.Ok})
+			inbox.ctrl.push(ctrlMsg{kind: ctrlTreeDone, root: it.SpoutDone.Root, ok: it.SpoutDone.Ok})
 		}
 	}
 	flush()
 }
 
+// inbound allocates the runtime tuples of one received batch.
+type inbound struct {
+	// left counts the batch's tuple items not yet handled.
+	left int
+	// tuples and raws are the slabs the batch's tuples and their encoded
+	// values are taken from, in order: two allocations per batch rather
+	// than one or two per tuple. Remote tuples are never recycled (see
+	// recycle), so a slab is garbage once its tuples are. The tuples of a
+	// slab are adjacent in memory, as a local batch's are (see takeTuple).
+	tuples []tuple
+	raws   []wire.RawValues
+	// The origin of the last tuple, which the next one most likely shares.
+	src    topology.TaskID
+	stream string
+	origin *topology.Origin
+}
+
 // tuple turns a received wire tuple into a runtime tuple. Values the
-// transport left encoded stay so: they are appended to raws, whose capacity
-// the caller makes enough for the batch, and the tuple points to them.
-func (r *remote) tuple(raws *[]wire.RawValues, wt *wire.Tuple) (*tuple, error) {
+// transport left encoded stay so: the tuple points to a copy of wt.Raw
+// (which still aliases the frame).
+func (r *remote) tuple(in *inbound, wt *wire.Tuple) (*tuple, error) {
 	src := topology.TaskID(wt.SourceTask)
-	comp, ok := r.l.taskComponent[src]
-	if !ok {
-		return nil, fmt.Errorf("unknown source task %d", src)
-	}
-	origin := r.l.origin(comp, topology.StreamID(wt.Stream))
-	if origin == nil {
-		return nil, fmt.Errorf("%s has no stream %q", comp, wt.Stream)
-	}
-	t := &tuple{TupleData: topology.TupleData{Origin: origin, SourceTaskID: src, Vals: wt.Values}}
-	if wt.Values == nil {
-		if len(*raws) == cap(*raws) {
-			// Not expected (one slot per item); a new array keeps the
-			// tuples already pointing into the old one valid.
-			*raws = make([]wire.RawValues, 0, 16)
+	origin := in.origin
+	if origin == nil || src != in.src || wt.Stream != in.stream {
+		comp, ok := r.l.taskComponent[src]
+		if !ok {
+			return nil, fmt.Errorf("unknown source task %d", src)
 		}
-		*raws = append(*raws, wt.Raw)
-		t.setRaw(&(*raws)[len(*raws)-1])
+		if origin = r.l.origin(comp, topology.StreamID(wt.Stream)); origin == nil {
+			return nil, fmt.Errorf("%s has no stream %q", comp, wt.Stream)
+		}
+		in.src, in.stream, in.origin = src, wt.Stream, origin
+	}
+	if len(in.tuples) == 0 {
+		in.tuples = make([]tuple, in.left+1)
+	}
+	t := &in.tuples[0]
+	in.tuples = in.tuples[1:]
+	t.Origin, t.SourceTaskID, t.Vals = origin, src, wt.Values
+	if wt.Values == nil {
+		if len(in.raws) == 0 {
+			in.raws = make([]wire.RawValues, in.left+1)
+		}
+		in.raws[0] = wt.Raw
+		t.setRaw(&in.raws[0])
+		in.raws = in.raws[1:]
 	}
 	for _, ed := range wt.Edges {
 		t.addEdge(ed.Root, ed.ID)
