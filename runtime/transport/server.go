@@ -120,7 +120,7 @@ type serverConn struct {
 	work chan *inFrame
 	free frameStack
 
-	// share is the part of each frame, in shareMax-ths of its items, that
+	// share is the part of each frame, in shareMax-ths of its bytes, that
 	// the reader decodes (see readInto); it grows while at least backlog
 	// frames wait for the handler. Reader only.
 	share, backlog int
@@ -307,8 +307,8 @@ func (s *Server) read(c *serverConn, fr *frameReader) error {
 //
 // The receiving side is two goroutines, and decoding is most of its work,
 // so the two share it, each item decoded once, by one of them: the reader
-// decodes the first c.share/shareMax of each frame's items and the handler
-// the rest. The share adapts to the handler's queue: it grows while frames
+// decodes the items in the first c.share/shareMax of each frame's bytes and
+// the handler the rest. The share adapts to the handler's queue: it grows while frames
 // pile up for the handler (which also runs the Handler, and is then the
 // slower of the two) and shrinks while the handler keeps up. A burst of
 // frames read back to back queues a few frames without the handler being
@@ -340,8 +340,7 @@ func (s *Server) readInto(c *serverConn, fr *frameReader, dec *wire.Decoder, siz
 		case q <= 1 && c.share > 0:
 			c.share-- // the handler keeps up: leave it more
 		}
-		part := len(in.f.Batch.Items) * c.share / shareMax
-		err = dec.DecodeItems(&in.f, &in.cur, part)
+		err = dec.DecodeItems(&in.f, &in.cur, len(b)*c.share/shareMax)
 	}
 	if err != nil {
 		return fmt.Errorf("decode frame of %d bytes: %w", len(b), err)

@@ -47,6 +47,9 @@ type Decoder struct {
 	// change is not written (a pointer store costs a write barrier while
 	// the collector marks), and names do not pin their frames.
 	streams map[string]string
+	// edges is the unused tail of the chunk tracked tuples' edge lists are
+	// carved from.
+	edges []Edge
 	// a holds the chunks values are carved from; nil boxes the ordinary
 	// way (one-off decodes such as the accessors of RawValues). It is a
 	// pointer to keep Decoder small, since accessors make one per call.
@@ -812,68 +815,195 @@ func scalarLen(b []byte, off int) int {
 	return size
 }
 
-// readTuple reads the fields of a tuple item after its kind; n is the item's
-// array length.
-func (d *Decoder) readTuple(n int, t *Tuple) error {
+// runState is a run item (see [KindRun]) whose tuples are being decoded.
+type runState struct {
+	dest, source int32
+	stream       string
+	tracked      bool
+	left         int // tuples not yet decoded
+	extra        int // fields after the tuples, to skip after the last one
+}
+
+// nextItem extends items by one and returns the new item, reusing what the
+// slice's capacity holds from an earlier frame without clearing it (the
+// readers below overwrite every field they use).
+func nextItem(items []Item) ([]Item, *Item) {
+	if len(items) < cap(items) {
+		items = items[:len(items)+1]
+	} else {
+		items = append(items, Item{})
+	}
+	return items, &items[len(items)-1]
+}
+
+// readRunHeader reads the fields of a run item after its kind into r; n is
+// the item's array length.
+func (d *Decoder) readRunHeader(n int, r *runState) error {
 	if n < 6 {
-		return errBad("tuple item of %d fields", n)
+		return errBad("run item of %d fields", n)
 	}
 	var err error
 	// Task ids are usually positive fixints and the stream a fixstr.
 	if d.off+2 < len(d.b) && d.b[d.off] <= 0x7f && d.b[d.off+1] <= 0x7f && d.b[d.off+2]&0xe0 == 0xa0 {
-		t.Dest, t.SourceTask = int32(d.b[d.off]), int32(d.b[d.off+1])
+		r.dest, r.source = int32(d.b[d.off]), int32(d.b[d.off+1])
 		d.off += 2
 	} else {
-		if t.Dest, err = d.readInt32(); err != nil {
+		if r.dest, err = d.readInt32(); err != nil {
 			return err
 		}
-		if t.SourceTask, err = d.readInt32(); err != nil {
+		if r.source, err = d.readInt32(); err != nil {
 			return err
 		}
 	}
-	// Inline the usual fixstr stream name and fixarray value list.
-	if c := d.peekByte(); c&0xe0 == 0xa0 && int(c&0x1f) < len(d.b)-d.off {
-		sn := int(c & 0x1f)
-		if name := d.b[d.off+1 : d.off+1+sn]; string(name) != t.Stream {
-			t.Stream = d.stream(name)
-		}
-		d.off += 1 + sn
-	} else if t.Stream, err = d.ReadString(); err != nil {
+	c, err := d.readByte()
+	if err != nil {
 		return err
 	}
-	var nv int
-	if c := d.peekByte(); c&0xf0 == 0x90 && int(c&0x0f) < len(d.b)-d.off {
-		nv = int(c & 0x0f)
-		d.off++
-	} else if nv, err = d.ReadArrayLen(); err != nil {
+	sn, ok, err := d.strLen(c)
+	if err == nil && !ok {
+		err = errBad("want stream name, got 0x%02x", c)
+	}
+	if err != nil {
 		return err
 	}
-	vstart := d.off
-	if d.Lazy {
-		if t.Values != nil {
-			t.Values = nil
-		}
-		if err := d.checkValues(nv); err != nil {
-			return err
-		}
-	} else if vals, size, ok := d.a.flat.decodeAt(d.b[d.off:], nv); ok {
-		t.Values = vals
-		d.off += size
-	} else {
-		vals := d.allocAnys(nv)
-		if err := d.readValues(vals); err != nil {
-			return err
-		}
-		t.Values = vals
+	name, err := d.take(sn)
+	if err != nil {
+		return err
 	}
-	t.Raw = RawValues{b: d.b[vstart:d.off:d.off], n: nv}
-	if d.peekByte() == 0x90 && n == 6 { // untracked: no edges, no extra fields
-		d.off++
-		if t.Edges != nil {
+	r.stream = d.stream(name)
+	if r.tracked, err = d.ReadBool(); err != nil {
+		return err
+	}
+	nt, err := d.ReadArrayLen()
+	if err != nil {
+		return err
+	}
+	if r.tracked {
+		if nt%2 != 0 {
+			return errBad("tracked run of %d elements", nt)
+		}
+		nt /= 2
+	}
+	// Fields after the tuples (none exist yet) are skipped once the last
+	// tuple is read.
+	r.left, r.extra = nt, n-6
+	if nt == 0 {
+		r.extra = 0
+		return d.skipN(n - 6)
+	}
+	return nil
+}
+
+// readRun decodes tuples of run r into new items, until the run ends or,
+// when upTo is within the frame, the next tuple starts at or after upTo.
+//
+// This is the receiving side's hot loop. It keeps the input and the offset
+// in locals rather than in d: stores into the items could alias d, so the
+// compiler would reload d.off after each of them.
+func (d *Decoder) readRun(items []Item, r *runState, upTo int) ([]Item, error) {
+	b, off := d.b, d.off
+	full := upTo >= len(b)
+	left := r.left
+	defer func() { r.left = left }()
+	for left > 0 && (full || off < upTo) {
+		var it *Item
+		items, it = nextItem(items)
+		if it.Kind != KindTuple {
+			// A reused item that held a tuple has these zero already;
+			// not writing them spares the item's last cache line.
+			it.Kind = KindTuple
+			it.Barrier, it.Watermark, it.Acker, it.SpoutDone = Barrier{}, Watermark{}, AckerMsg{}, SpoutDone{}
+		}
+		t := &it.Tuple
+		t.Dest, t.SourceTask = r.dest, r.source
+		// Stream names are interned, so a reused item usually holds this
+		// one already: skip the store (a pointer store costs a write
+		// barrier while the collector marks).
+		if unsafe.StringData(t.Stream) != unsafe.StringData(r.stream) || len(t.Stream) != len(r.stream) {
+			t.Stream = r.stream
+		}
+		// The value list's header, usually a fixarray.
+		var nv int
+		if off < len(b) && b[off]&0xf0 == 0x90 {
+			nv = int(b[off] & 0x0f)
+			off++
+		} else {
+			d.off = off
+			var err error
+			if nv, err = d.ReadArrayLen(); err != nil {
+				return items, err
+			}
+			off = d.off
+		}
+		start := off
+		if d.Lazy {
+			if t.Values != nil {
+				t.Values = nil
+			}
+			// Validate without decoding: scalars and short strings are
+			// stepped over here; anything else is checked by readValue.
+			for range nv {
+				size := 0
+				if off < len(b) {
+					c := b[off]
+					size = int(scalarSizes[c])
+					if (c == mpStr8 || c == mpBin8) && off+1 < len(b) {
+						size = 2 + int(b[off+1])
+					}
+				}
+				if size == 0 || size > len(b)-off {
+					d.off, d.discard = off, true
+					_, err := d.readValue(1)
+					d.discard = false
+					if err != nil {
+						return items, err
+					}
+					off = d.off
+					continue
+				}
+				off += size
+			}
+		} else {
+			d.off = off
+			if vals, size, ok := d.a.flat.decodeAt(b[off:], nv); ok {
+				t.Values = vals
+				d.off += size
+			} else {
+				vals := d.allocAnys(nv)
+				if err := d.readValues(vals); err != nil {
+					return items, err
+				}
+				t.Values = vals
+			}
+			off = d.off
+		}
+		t.Raw = RawValues{b: b[start:off:off], n: nv}
+		if r.tracked {
+			d.off = off
+			if err := d.readEdges(t); err != nil {
+				return items, err
+			}
+			off = d.off
+		} else if t.Edges != nil {
 			t.Edges = nil
 		}
-		return nil
+		left--
 	}
+	d.off = off
+	if left == 0 && r.extra > 0 {
+		n := r.extra
+		r.extra = 0
+		return items, d.skipN(n)
+	}
+	return items, nil
+}
+
+// edgeChunk is how many edges the decoder allocates at once for the edge
+// lists of tracked tuples.
+const edgeChunk = 512
+
+// readEdges reads a tracked tuple's edge list into t.Edges.
+func (d *Decoder) readEdges(t *Tuple) error {
 	ne, err := d.ReadArrayLen()
 	if err != nil {
 		return err
@@ -881,21 +1011,32 @@ func (d *Decoder) readTuple(n int, t *Tuple) error {
 	if ne%2 != 0 {
 		return errBad("odd edge list length %d", ne)
 	}
-	if t.Edges != nil {
-		t.Edges = nil
+	if ne == 0 {
+		if t.Edges != nil {
+			t.Edges = nil
+		}
+		return nil
 	}
-	if ne > 0 {
-		t.Edges = make([]Edge, ne/2)
-		for i := range t.Edges {
-			if t.Edges[i].Root, err = d.ReadUint(); err != nil {
-				return err
-			}
-			if t.Edges[i].ID, err = d.ReadUint(); err != nil {
-				return err
-			}
+	n := ne / 2
+	var edges []Edge
+	if n > edgeChunk/8 {
+		edges = make([]Edge, n)
+	} else {
+		if len(d.edges) < n {
+			d.edges = make([]Edge, edgeChunk)
+		}
+		edges, d.edges = d.edges[:n:n], d.edges[n:]
+	}
+	for i := range edges {
+		if edges[i].Root, err = d.ReadUint(); err != nil {
+			return err
+		}
+		if edges[i].ID, err = d.ReadUint(); err != nil {
+			return err
 		}
 	}
-	return d.skipN(n - 6)
+	t.Edges = edges
+	return nil
 }
 
 func (d *Decoder) skipN(n int) error {
@@ -907,58 +1048,56 @@ func (d *Decoder) skipN(n int) error {
 	return nil
 }
 
-func (d *Decoder) readItem(it *Item) error {
-	// Fast path: a tuple item as this package writes it. It assigns every
-	// field of it.Tuple, and the other members hold no pointers, so the item
-	// need not be cleared first (clearing a reused item is mostly GC write
-	// barriers).
-	if d.off+1 < len(d.b) && d.b[d.off] == 0x96 && d.b[d.off+1] == byte(KindTuple) {
+// readItem reads the next item of a batch: a run's header into r, or any
+// other item into a new item of items.
+func (d *Decoder) readItem(items []Item, r *runState) ([]Item, error) {
+	// Fast path: a run item as this package writes it.
+	if d.off+1 < len(d.b) && d.b[d.off] == 0x96 && d.b[d.off+1] == byte(KindRun) {
 		d.off += 2
-		if it.Kind != KindTuple {
-			// A reused item that held a tuple has these zero already;
-			// not writing them spares the item's last cache line.
-			it.Kind = KindTuple
-			it.Barrier, it.Watermark, it.Acker, it.SpoutDone = Barrier{}, Watermark{}, AckerMsg{}, SpoutDone{}
-		}
-		return d.readTuple(6, &it.Tuple)
+		return items, d.readRunHeader(6, r)
 	}
 	n, err := d.ReadArrayLen()
 	if err != nil {
-		return err
+		return items, err
 	}
 	if n < 1 {
-		return errBad("empty item")
+		return items, errBad("empty item")
 	}
 	k, err := d.ReadUint()
 	if err != nil {
-		return err
-	}
-	it.Kind = Kind(k)
-	it.Barrier, it.Watermark, it.Acker, it.SpoutDone = Barrier{}, Watermark{}, AckerMsg{}, SpoutDone{}
-	if it.Kind != KindTuple && (it.Tuple.Values != nil || it.Tuple.Stream != "" || it.Tuple.Edges != nil) {
-		it.Tuple = Tuple{}
+		return items, err
 	}
 	if k > math.MaxUint8 {
-		return errBad("item kind %d", k)
+		return items, errBad("item kind %d", k)
+	}
+	switch Kind(k) {
+	case KindRun:
+		return items, d.readRunHeader(n, r)
+	case KindTuple:
+		return items, errBad("tuple item outside a run")
+	}
+	items, it := nextItem(items)
+	it.Kind = Kind(k)
+	it.Barrier, it.Watermark, it.Acker, it.SpoutDone = Barrier{}, Watermark{}, AckerMsg{}, SpoutDone{}
+	if it.Tuple.Values != nil || it.Tuple.Stream != "" || it.Tuple.Edges != nil || it.Tuple.Raw.b != nil {
+		it.Tuple = Tuple{}
 	}
 	n-- // fields after the kind
 	want := 0
 	switch it.Kind {
-	case KindTuple:
-		return d.readTuple(n+1, &it.Tuple)
 	case KindBarrier:
 		want = 3
 		if n < want {
 			break
 		}
 		if it.Barrier.Checkpoint, err = d.ReadUint(); err != nil {
-			return err
+			return items, err
 		}
 		if it.Barrier.SourceTask, err = d.readInt32(); err != nil {
-			return err
+			return items, err
 		}
 		if it.Barrier.Dest, err = d.readInt32(); err != nil {
-			return err
+			return items, err
 		}
 	case KindWatermark:
 		want = 3
@@ -966,13 +1105,13 @@ func (d *Decoder) readItem(it *Item) error {
 			break
 		}
 		if it.Watermark.Time, err = d.ReadInt(); err != nil {
-			return err
+			return items, err
 		}
 		if it.Watermark.SourceTask, err = d.readInt32(); err != nil {
-			return err
+			return items, err
 		}
 		if it.Watermark.Dest, err = d.readInt32(); err != nil {
-			return err
+			return items, err
 		}
 	case KindAcker:
 		want = 5
@@ -981,23 +1120,23 @@ func (d *Decoder) readItem(it *Item) error {
 		}
 		op, err := d.ReadUint()
 		if err != nil {
-			return err
+			return items, err
 		}
 		if op > math.MaxUint8 {
-			return errBad("acker op %d", op)
+			return items, errBad("acker op %d", op)
 		}
 		it.Acker.Op = uint8(op)
 		if it.Acker.Root, err = d.ReadUint(); err != nil {
-			return err
+			return items, err
 		}
 		if it.Acker.Value, err = d.ReadUint(); err != nil {
-			return err
+			return items, err
 		}
 		if it.Acker.SpoutTask, err = d.readInt32(); err != nil {
-			return err
+			return items, err
 		}
 		if it.Acker.Dest, err = d.readInt32(); err != nil {
-			return err
+			return items, err
 		}
 	case KindSpoutDone:
 		want = 3
@@ -1005,21 +1144,21 @@ func (d *Decoder) readItem(it *Item) error {
 			break
 		}
 		if it.SpoutDone.Root, err = d.ReadUint(); err != nil {
-			return err
+			return items, err
 		}
 		if it.SpoutDone.Ok, err = d.ReadBool(); err != nil {
-			return err
+			return items, err
 		}
 		if it.SpoutDone.Dest, err = d.readInt32(); err != nil {
-			return err
+			return items, err
 		}
 	default:
-		return errBad("item kind %v", it.Kind)
+		return items, errBad("item kind %v", it.Kind)
 	}
 	if n < want {
-		return errBad("%v item of %d fields", it.Kind, n)
+		return items, errBad("%v item of %d fields", it.Kind, n)
 	}
-	return d.skipN(n - want)
+	return items, d.skipN(n - want)
 }
 
 // DecodeOwned decodes one frame from b into f. b becomes the property of the
@@ -1130,8 +1269,9 @@ func (d *Decoder) DecodeOwned(b []byte, f *Frame) error {
 // [Decoder.StartBatch].
 type BatchCursor struct {
 	b       []byte
-	off     int // where item next starts
-	next    int // the index of the next item
+	off     int // where the next item, or the run's next tuple, starts
+	items   int // items of the frame not yet begun
+	run     runState
 	aliased bool
 }
 
@@ -1142,11 +1282,11 @@ func (c *BatchCursor) Done() bool { return c.b == nil }
 func (c *BatchCursor) Aliases() bool { return c.aliased }
 
 // StartBatch begins decoding the batch frame b into f: it checks the frame
-// kind, reads the item count and sizes f.Batch.Items, decoding no item yet.
-// Calls of [Decoder.DecodeItems] then decode the items in order, possibly
-// on another goroutine with its own Decoder (one at a time: hand c and f
-// over as one hands over any data, through a channel say). b belongs to
-// what is decoded from it, as with [Decoder.DecodeOwned].
+// kind, reads the item count and empties f.Batch.Items, decoding no item
+// yet. Calls of [Decoder.DecodeItems] then decode the items in order,
+// possibly on another goroutine with its own Decoder (one at a time: hand c
+// and f over as one hands over any data, through a channel say). b belongs
+// to what is decoded from it, as with [Decoder.DecodeOwned].
 func (d *Decoder) StartBatch(b []byte, f *Frame, c *BatchCursor) error {
 	*c = BatchCursor{}
 	d.Reset(b)
@@ -1162,23 +1302,23 @@ func (d *Decoder) StartBatch(b []byte, f *Frame, c *BatchCursor) error {
 	if err != nil {
 		return err
 	}
-	items := f.Batch.Items[:0]
-	if cap(items) < n {
-		items = make([]Item, n)
+	if cap(f.Batch.Items) < n {
+		f.Batch.Items = make([]Item, 0, n)
 	}
-	f.Batch.Items = items[:n]
-	*c = BatchCursor{b: b, off: d.off}
+	f.Batch.Items = f.Batch.Items[:0]
+	*c = BatchCursor{b: b, off: d.off, items: n}
 	if n == 0 {
 		return d.finishBatch(c)
 	}
 	return nil
 }
 
-// DecodeItems decodes up to max more items (every remaining one if max is
-// negative) of the frame c stands in, into f, and after the last one checks
-// that nothing follows it. On error f holds a partial result that must not
-// be used.
-func (d *Decoder) DecodeItems(f *Frame, c *BatchCursor, max int) error {
+// DecodeItems decodes more items of the frame c stands in, appending them
+// to f.Batch.Items: every remaining one if upTo is negative, else those
+// that start before byte upTo of the frame (a run's tuples count one by
+// one). After the last item it checks that nothing follows. On error f
+// holds a partial result that must not be used.
+func (d *Decoder) DecodeItems(f *Frame, c *BatchCursor, upTo int) error {
 	if c.b == nil {
 		return nil
 	}
@@ -1187,21 +1327,29 @@ func (d *Decoder) DecodeItems(f *Frame, c *BatchCursor, max int) error {
 	}
 	d.b, d.off = c.b, c.off
 	d.aliased = false
-	items := f.Batch.Items
-	end := len(items)
-	if max >= 0 && c.next+max < end {
-		end = c.next + max
+	if upTo < 0 || upTo > len(c.b) {
+		upTo = len(c.b)
 	}
-	for i := c.next; i < end; i++ {
-		if err := d.readItem(&items[i]); err != nil {
+	full := upTo == len(c.b)
+	items := f.Batch.Items
+	var err error
+	for (c.run.left > 0 || c.items > 0) && (full || d.off < upTo) {
+		if c.run.left > 0 {
+			items, err = d.readRun(items, &c.run, upTo)
+		} else {
+			c.items--
+			items, err = d.readItem(items, &c.run)
+		}
+		if err != nil {
 			f.Batch.Items = items[:0]
 			c.b = nil
-			return fmt.Errorf("item %d: %w", i, err)
+			return fmt.Errorf("item %d: %w", len(items), err)
 		}
 	}
-	c.next, c.off = end, d.off
+	f.Batch.Items = items
+	c.off = d.off
 	c.aliased = c.aliased || d.aliased
-	if end == len(items) {
+	if c.items == 0 && c.run.left == 0 {
 		return d.finishBatch(c)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -276,52 +277,87 @@ func (e *Encoder) writeValue(v any, depth int) error {
 	return nil
 }
 
-// appendTuple appends a tuple item: [kind, dest, source, stream, values,
-// edges]. It works on a local slice, not through an Encoder, so that the
-// hot path stores no slice header through a pointer (each such store costs
-// a write barrier while the garbage collector marks). The common value
-// types are appended inline; the rest go through writeValue.
-func appendTuple(b []byte, t *Tuple) ([]byte, error) {
-	if uint32(t.Dest) <= 0x7f && uint32(t.SourceTask) <= 0x7f && len(t.Stream) <= 31 {
-		b = append(b, 0x96, byte(KindTuple), byte(t.Dest), byte(t.SourceTask), 0xa0|byte(len(t.Stream)))
-		b = append(b, t.Stream...)
-	} else {
-		b = append(b, 0x96, byte(KindTuple))
-		b = appendInt(b, int64(t.Dest))
-		b = appendInt(b, int64(t.SourceTask))
-		b = appendString(b, t.Stream)
+// sameRun reports whether tuple u continues the run of tuple t: same
+// destination, source task, stream and tracking.
+func sameRun(t, u *Tuple) bool {
+	return u.Dest == t.Dest && u.SourceTask == t.SourceTask && (len(u.Edges) > 0) == (len(t.Edges) > 0) &&
+		len(u.Stream) == len(t.Stream) && (unsafe.StringData(u.Stream) == unsafe.StringData(t.Stream) || u.Stream == t.Stream)
+}
+
+// appendRun appends the run of tuples that starts at items[0] (the tuple
+// items that follow it while sameRun holds) as one run item: [kind, dest,
+// source, stream, tracked, tuples], where tuples lists each tuple's value
+// list, followed by its edge list when tracked. It returns how many items
+// the run took.
+//
+// It works on a local slice, not through an Encoder, so that the hot path
+// stores no slice header through a pointer (each such store costs a write
+// barrier while the garbage collector marks). The common value types are
+// appended inline; the rest go through writeValue.
+func appendRun(b []byte, items []Item) ([]byte, int, error) {
+	h := &items[0].Tuple
+	tracked := len(h.Edges) > 0
+	tb := byte(mpFalse)
+	if tracked {
+		tb = mpTrue
 	}
-	if t.Values == nil && t.Raw.n > 0 {
-		b = appendArrayHeader(b, t.Raw.n)
-		b = append(b, t.Raw.b...)
+	if uint32(h.Dest) <= 0x7f && uint32(h.SourceTask) <= 0x7f && len(h.Stream) <= 31 {
+		b = append(b, 0x96, byte(KindRun), byte(h.Dest), byte(h.SourceTask), 0xa0|byte(len(h.Stream)))
+		b = append(b, h.Stream...)
+		b = append(b, tb)
 	} else {
-		b = appendArrayHeader(b, len(t.Values))
-		for _, v := range t.Values {
-			switch x := v.(type) {
-			case string:
-				b = appendString(b, x)
-			case int64:
-				b = appendInt(b, x)
-			case int:
-				b = appendInt(b, int64(x))
-			default:
-				e := Encoder{B: b}
-				if err := e.writeValue(v, 1); err != nil {
-					return b, fmt.Errorf("wire: stream %s from task %d: %w", t.Stream, t.SourceTask, err)
+		b = append(b, 0x96, byte(KindRun))
+		b = appendInt(b, int64(h.Dest))
+		b = appendInt(b, int64(h.SourceTask))
+		b = appendString(b, h.Stream)
+		b = append(b, tb)
+	}
+	// The tuple list's length is patched in once the run ends.
+	hdr := len(b)
+	b = append(b, mpArray32, 0, 0, 0, 0)
+	n := 0
+	for ; n < len(items); n++ {
+		it := &items[n]
+		if it.Kind != KindTuple || !sameRun(h, &it.Tuple) {
+			break
+		}
+		t := &it.Tuple
+		if t.Values == nil && t.Raw.n > 0 {
+			b = appendArrayHeader(b, t.Raw.n)
+			b = append(b, t.Raw.b...)
+		} else {
+			b = appendArrayHeader(b, len(t.Values))
+			for _, v := range t.Values {
+				switch x := v.(type) {
+				case string:
+					b = appendString(b, x)
+				case int64:
+					b = appendInt(b, x)
+				case int:
+					b = appendInt(b, int64(x))
+				default:
+					e := Encoder{B: b}
+					if err := e.writeValue(v, 1); err != nil {
+						return b, n, fmt.Errorf("wire: stream %s from task %d: %w", t.Stream, t.SourceTask, err)
+					}
+					b = e.B
 				}
-				b = e.B
+			}
+		}
+		if tracked {
+			b = appendArrayHeader(b, 2*len(t.Edges))
+			for _, ed := range t.Edges {
+				b = appendUint(b, ed.Root)
+				b = appendUint(b, ed.ID)
 			}
 		}
 	}
-	if len(t.Edges) == 0 {
-		return append(b, 0x90), nil
+	elems := n
+	if tracked {
+		elems *= 2
 	}
-	b = appendArrayHeader(b, 2*len(t.Edges))
-	for _, ed := range t.Edges {
-		b = appendUint(b, ed.Root)
-		b = appendUint(b, ed.ID)
-	}
-	return b, nil
+	binary.BigEndian.PutUint32(b[hdr+1:], uint32(elems))
+	return b, n, nil
 }
 
 func appendArrayHeader(b []byte, n int) []byte {
@@ -336,10 +372,6 @@ func appendArrayHeader(b []byte, n int) []byte {
 
 func (e *Encoder) writeItem(it *Item) error {
 	switch it.Kind {
-	case KindTuple:
-		b, err := appendTuple(e.B, &it.Tuple)
-		e.B = b
-		return err
 	case KindBarrier:
 		e.B = append(e.B, 0x94, byte(KindBarrier))
 		e.WriteUint(it.Barrier.Checkpoint)
@@ -397,21 +429,28 @@ func AppendFrame(dst []byte, f *Frame) ([]byte, error) {
 }
 
 // AppendBatch appends b as a [KindBatch] frame; see [AppendFrame].
+// Consecutive tuples with the same destination, source task, stream and
+// tracking travel as one run item, which names them once.
 func AppendBatch(dst []byte, b *Batch) ([]byte, error) {
-	buf := appendArrayHeader(append(dst, byte(KindBatch)), len(b.Items))
-	for i := range b.Items {
-		it := &b.Items[i]
+	// The item count is patched in at the end: runs count once.
+	buf := append(dst, byte(KindBatch), mpArray32, 0, 0, 0, 0)
+	items, n := b.Items, 0
+	for i := 0; i < len(items); n++ {
 		var err error
-		if it.Kind == KindTuple {
-			buf, err = appendTuple(buf, &it.Tuple)
+		if items[i].Kind == KindTuple {
+			var k int
+			buf, k, err = appendRun(buf, items[i:])
+			i += k
 		} else {
 			e := Encoder{B: buf}
-			err = e.writeItem(it)
+			err = e.writeItem(&items[i])
 			buf = e.B
+			i++
 		}
 		if err != nil {
 			return dst, err
 		}
 	}
+	binary.BigEndian.PutUint32(buf[len(dst)+2:], uint32(n))
 	return buf, nil
 }

@@ -212,7 +212,8 @@ func TestDecoderAliases(t *testing.T) {
 		{"flat", batchOf(tuple("word", int64(1), 2.5, []byte("b"), time.Unix(1, 0)), Item{Kind: KindBarrier}), false, false},
 		{"list", batchOf(tuple("word", []any{"x"})), false, true},
 		{"large-string", batchOf(tuple(strings.Repeat("x", flatMaxTuple))), false, true},
-		{"long-stream", batchOf(Item{Kind: KindTuple, Tuple: Tuple{Stream: strings.Repeat("s", 40), Values: []any{int64(1)}}}), false, true},
+		{"long-stream", batchOf(Item{Kind: KindTuple, Tuple: Tuple{Stream: strings.Repeat("s", 40), Values: []any{int64(1)}}}), false, false},
+		{"many-streams", manyStreams(maxStreams + 1), false, true},
 		{"lazy", batchOf(tuple("word", strings.Repeat("x", 100), []any{"x"})), true, false},
 		{"hello", &Frame{Kind: KindHello, Hello: Hello{Topology: "t"}}, false, true},
 	}
@@ -242,4 +243,14 @@ func TestDecoderAliases(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyStreams returns a batch of n tuples on n streams: a decoder interns
+// the first maxStreams names and lets the others alias the frame.
+func manyStreams(n int) *Frame {
+	f := &Frame{Kind: KindBatch}
+	for i := range n {
+		f.Batch.AddTuple(Tuple{Dest: 1, SourceTask: 2, Stream: fmt.Sprintf("s%d", i), Values: []any{int64(i)}})
+	}
+	return f
 }

@@ -34,6 +34,7 @@ func seedFrames() []*Frame {
 			Item{Kind: KindAcker, Acker: AckerMsg{Op: AckerFail, Root: 5, Value: 6, SpoutTask: 1, Dest: 8}},
 			Item{Kind: KindSpoutDone, SpoutDone: SpoutDone{Root: 5, Ok: true, Dest: 1}},
 		),
+		runsBatch(),
 	}
 }
 
@@ -48,11 +49,10 @@ func encodeSeeds(tb testing.TB) [][]byte {
 	}
 	// A map with an integer key takes the msgpack fallback path.
 	var e Encoder
-	e.B = append(e.B, byte(KindBatch), 0x91, 0x96, byte(KindTuple), 1, 2, 0xa1, 's', 0x91)
+	e.B = append(e.B, byte(KindBatch), 0x91, 0x96, byte(KindRun), 1, 2, 0xa1, 's', mpFalse, 0x91, 0x91)
 	if err := e.WriteValue(map[int]string{1: "x"}); err != nil {
 		tb.Fatal(err)
 	}
-	e.B = append(e.B, 0x90)
 	return append(out, e.B)
 }
 
@@ -191,17 +191,15 @@ func checkLazy(t *testing.T, data []byte, eager *Frame, errEager error) {
 }
 
 // checkSplit decodes a batch frame in two parts with two decoders, split
-// after every possible item, and checks that it agrees with DecodeFrame.
+// at every byte (every 1/64 of a larger frame), and checks that it agrees
+// with DecodeFrame.
 func checkSplit(t *testing.T, data []byte, whole *Frame, errWhole error) {
 	t.Helper()
 	if len(data) == 0 || Kind(data[0]) != KindBatch {
 		return
 	}
-	n := 0
-	if errWhole == nil {
-		n = len(whole.Batch.Items)
-	}
-	for k := 0; k <= n+1; k++ {
+	step := max(1, len(data)/64)
+	for k := 0; k <= len(data)+1; k += step {
 		var first, second Decoder
 		var f Frame
 		var c BatchCursor

@@ -16,11 +16,15 @@ const (
 
 // Item kinds, inside a [Batch].
 const (
-	KindTuple     Kind = 16 // a [Tuple]
+	KindTuple     Kind = 16 // a [Tuple]; on the wire, tuples travel in runs
 	KindBarrier   Kind = 17 // a checkpoint [Barrier]
 	KindWatermark Kind = 18 // an event-time [Watermark]
 	KindAcker     Kind = 19 // an [AckerMsg] to an acker task
 	KindSpoutDone Kind = 20 // a [SpoutDone] from an acker to a spout task
+	// KindRun is the wire form of consecutive tuple items with the same
+	// destination, source task and stream; a [Decoder] turns it back into
+	// one [KindTuple] item per tuple.
+	KindRun Kind = 21
 )
 
 func (k Kind) String() string {
@@ -43,6 +47,8 @@ func (k Kind) String() string {
 		return "acker"
 	case KindSpoutDone:
 		return "spout_done"
+	case KindRun:
+		return "run"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -130,7 +130,7 @@ func TestLazyDecode(t *testing.T) {
 // TestLazyRejectsWhatEagerRejects checks that lazy decoding validates values
 // as fully as eager decoding, so materializing later cannot fail.
 func TestLazyRejectsWhatEagerRejects(t *testing.T) {
-	prefix := []byte{byte(KindBatch), 0x91, 0x96, byte(KindTuple), 0, 0, 0xa0, 0x91}
+	prefix := []byte{byte(KindBatch), 0x91, 0x96, byte(KindRun), 0, 0, 0xa0, mpFalse, 0x91, 0x91}
 	for name, val := range map[string][]byte{
 		"bad-timestamp":  {mpFixExt2, 0xff, 0, 0},
 		"timestamp-nsec": {mpFixExt8, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0},

@@ -388,7 +388,7 @@ func TestEncodeUnsupported(t *testing.T) {
 func TestDecodeErrors(t *testing.T) {
 	hello, _ := AppendFrame(nil, &Frame{Kind: KindHello, Hello: Hello{Topology: "t"}})
 	tuple, _ := AppendFrame(nil, batchOf(Item{Kind: KindTuple, Tuple: Tuple{Stream: "s", Values: []any{"v"}}}))
-	deep := []byte{byte(KindBatch), 0x91, 0x96, byte(KindTuple), 0, 0, 0xa0, 0x91}
+	deep := []byte{byte(KindBatch), 0x91, 0x96, byte(KindRun), 0, 0, 0xa0, mpFalse, 0x91, 0x91}
 	deep = append(deep, bytes.Repeat([]byte{0x91}, MaxDepth+2)...)
 	deep = append(deep, 0xc0, 0x90)
 	tests := []struct {
@@ -401,8 +401,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"batch-not-array", []byte{byte(KindBatch), 0xc0}, ErrMalformed},
 		{"huge-array", []byte{byte(KindBatch), mpArray32, 0xff, 0xff, 0xff, 0xff}, ErrTruncated},
 		{"huge-string", []byte{byte(KindRefuse), 0x91, mpStr32, 0x7f, 0xff, 0xff, 0xff, 'a'}, ErrTruncated},
-		{"huge-map", []byte{byte(KindBatch), 0x91, 0x96, byte(KindTuple), 0, 0, 0xa0, 0x91, mpMap32, 0, 0, 0, 3, 0xa0, 0xc0}, ErrTruncated},
-		{"huge-bin", []byte{byte(KindBatch), 0x91, 0x96, byte(KindTuple), 0, 0, 0xa0, 0x91, mpBin32, 0xff, 0, 0, 0, 0x90}, ErrTruncated},
+		{"huge-map", []byte{byte(KindBatch), 0x91, 0x96, byte(KindRun), 0, 0, 0xa0, mpFalse, 0x91, 0x91, mpMap32, 0, 0, 0, 3, 0xa0, 0xc0}, ErrTruncated},
+		{"huge-bin", []byte{byte(KindBatch), 0x91, 0x96, byte(KindRun), 0, 0, 0xa0, mpFalse, 0x91, 0x91, mpBin32, 0xff, 0, 0, 0, 0x90}, ErrTruncated},
 		{"truncated-hello", hello[:len(hello)-1], ErrTruncated},
 		{"truncated-tuple", tuple[:len(tuple)-2], ErrTruncated},
 		{"trailing", append(bytes.Clone(hello), 0), ErrMalformed},
@@ -414,11 +414,16 @@ func TestDecodeErrors(t *testing.T) {
 		{"item-kind-frame", []byte{byte(KindBatch), 0x91, 0x91, byte(KindHello)}, ErrMalformed},
 		{"item-empty", []byte{byte(KindBatch), 0x91, 0x90}, ErrMalformed},
 		{"barrier-short", []byte{byte(KindBatch), 0x91, 0x93, byte(KindBarrier), 0, 0}, ErrMalformed},
-		{"odd-edges", []byte{byte(KindBatch), 0x91, 0x96, byte(KindTuple), 0, 0, 0xa0, 0x90, 0x91, 1}, ErrMalformed},
-		{"invalid-format", []byte{byte(KindBatch), 0x91, 0x96, byte(KindTuple), 0, 0, 0xa0, 0x91, 0xc1, 0x90}, ErrMalformed},
-		{"bad-timestamp", []byte{byte(KindBatch), 0x91, 0x96, byte(KindTuple), 0, 0, 0xa0, 0x91, mpFixExt2, 0xff, 0, 0, 0x90}, ErrMalformed},
-		{"timestamp-nsec", []byte{byte(KindBatch), 0x91, 0x96, byte(KindTuple), 0, 0, 0xa0, 0x91, mpFixExt8, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x90}, ErrMalformed},
-		{"unknown-ext", []byte{byte(KindBatch), 0x91, 0x96, byte(KindTuple), 0, 0, 0xa0, 0x91, mpFixExt1, 0x05, 0, 0x90}, ErrMalformed},
+		{"odd-edges", []byte{byte(KindBatch), 0x91, 0x96, byte(KindRun), 0, 0, 0xa0, mpTrue, 0x92, 0x90, 0x91, 1}, ErrMalformed},
+		{"odd-tracked-run", []byte{byte(KindBatch), 0x91, 0x96, byte(KindRun), 0, 0, 0xa0, mpTrue, 0x91, 0x90}, ErrMalformed},
+		{"short-run", []byte{byte(KindBatch), 0x91, 0x95, byte(KindRun), 0, 0, 0xa0, mpFalse}, ErrMalformed},
+		{"run-not-bool", []byte{byte(KindBatch), 0x91, 0x96, byte(KindRun), 0, 0, 0xa0, 0x00, 0x90}, ErrMalformed},
+		{"lone-tuple", []byte{byte(KindBatch), 0x91, 0x96, byte(KindTuple), 0, 0, 0xa0, 0x90, 0x90}, ErrMalformed},
+		{"run-overlong", []byte{byte(KindBatch), 0x91, 0x96, byte(KindRun), 0, 0, 0xa0, mpFalse, 0x93, 0x90}, ErrTruncated},
+		{"invalid-format", []byte{byte(KindBatch), 0x91, 0x96, byte(KindRun), 0, 0, 0xa0, mpFalse, 0x91, 0x91, 0xc1, 0x90}, ErrMalformed},
+		{"bad-timestamp", []byte{byte(KindBatch), 0x91, 0x96, byte(KindRun), 0, 0, 0xa0, mpFalse, 0x91, 0x91, mpFixExt2, 0xff, 0, 0, 0x90}, ErrMalformed},
+		{"timestamp-nsec", []byte{byte(KindBatch), 0x91, 0x96, byte(KindRun), 0, 0, 0xa0, mpFalse, 0x91, 0x91, mpFixExt8, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x90}, ErrMalformed},
+		{"unknown-ext", []byte{byte(KindBatch), 0x91, 0x96, byte(KindRun), 0, 0, 0xa0, mpFalse, 0x91, 0x91, mpFixExt1, 0x05, 0, 0x90}, ErrMalformed},
 		{"too-deep", deep, ErrTooDeep},
 	}
 	for _, tt := range tests {
