@@ -36,12 +36,13 @@
 //
 // The server reads frames on a reader goroutine, which checks each one's
 // length, credit and kind, and queues them, at most CreditWindow per
-// connection, for a handler goroutine, which decodes each in one pass
-// (values too, unless [Options.LazyValues]; see [Handler]) and calls the
-// Handler. It returns a frame's credit only after [Handler] has returned,
-// in grants of a quarter window (the rest within a millisecond once the
-// queue is empty), so a busy link sends one credit frame per several
-// batches. A sender without credit blocks in [Client.Send] (until its
+// connection, for a handler goroutine, which calls the Handler. The two
+// share the decoding of each frame (values too, unless
+// [Options.LazyValues]; see [Handler]), each item decoded once, by the
+// reader as far as the handler falls behind. The server returns a frame's
+// credit only after [Handler] has returned, in grants of half a window (the
+// rest within a millisecond once the queue is empty), so a busy link sends
+// one credit frame per several batches. A sender without credit blocks in [Client.Send] (until its
 // context is done), so a handler that blocks on a full task queue stops
 // the remote senders after at most CreditWindow frames, and memory stays
 // bounded on both ends: CreditWindow × MaxFrameSize per link. A peer that

@@ -364,9 +364,11 @@ func (s *Server) unexpected(b []byte) error {
 const creditDelay = time.Millisecond
 
 // handle passes frames to the handler and returns their credit. Credit
-// goes back in grants of a quarter window, so a busy link costs one small
-// write per several frames instead of one per frame; the sender still has
-// three quarters of its window and does not stall. When the queue runs dry
+// goes back in grants of half a window, so a busy link costs one small
+// write per several frames instead of one per frame (on loopback each
+// write also runs the receiving end's network stack, on this goroutine's
+// time); the sender still has the other half of its window and does not
+// stall. When the queue runs dry
 // the remainder follows within creditDelay, so a sender waiting for its
 // last frames to be confirmed (Client.Shutdown) is not kept waiting.
 func (s *Server) handle(c *serverConn) {
@@ -375,7 +377,7 @@ func (s *Server) handle(c *serverConn) {
 	// unless LazyValues.
 	dec := wire.Decoder{Lazy: s.opts.LazyValues}
 	failed := false
-	threshold := uint32(max(1, s.opts.CreditWindow/4))
+	threshold := uint32(max(1, s.opts.CreditWindow/2))
 	var pending uint32
 	var buf []byte
 	writeFailed := false
