@@ -348,9 +348,12 @@ func (s *sessions) setLocal(session uint64, l *Local) {
 // data of a session otherwise.
 func (s *sessions) handle(ctx context.Context, from transport.Peer, b *wire.Batch) {
 	if from.Session == 0 {
-		var vd wire.ValueDecoder
+		// The server leaves values encoded (LazyValues): decode them here,
+		// with a pooled decoder rather than a new one (and chunk) per batch.
+		vd := valueDecoders.Get().(*wire.ValueDecoder)
+		defer valueDecoders.Put(vd)
 		for i := range b.Items {
-			m, err := decodeCoord(&vd, &b.Items[i])
+			m, err := decodeCoord(vd, &b.Items[i])
 			if err != nil {
 				s.log.Warn("dropping a malformed coordination message", "peer", from.Addr, "err", err)
 				continue

@@ -25,15 +25,18 @@ type edge struct {
 // came from another worker holds its values still in msgpack, as the frame
 // brought them (a wire.RawValues). The typed getters read such values in
 // place, without boxing them; Values, Value and Get move them into Vals
-// first, once (see data).
+// first, once (see data). Moving them writes the tuple, so two goroutines
+// must not call those on one tuple at once; the typed getters only read.
+// (The runtime reads an input's values only before its Execute, so a bolt
+// may hand the input to another goroutine, which may then call anything.)
 //
 // The fields an untracked tuple uses come first and fill 64 bytes, and the
 // tuple is padded to 128, so that they share one cache line: a tuple is
 // written on one core and read on another, and every line it spans costs a
 // transfer between them. A wire.RawValues (32 bytes) does not fit in that
 // line beside TupleData, so the tuple holds a pointer to it, in the word
-// that otherwise points to an unboxed string's bytes; the RawValues of a
-// received batch's tuples are allocated together (see remote.handle).
+// that otherwise points to an unboxed string's bytes; the tuples of a
+// received batch and their RawValues come from two slabs (see inbound).
 type tuple struct {
 	topology.TupleData // 40 bytes
 
