@@ -12,6 +12,8 @@ import (
 	"time"
 	"unsafe"
 
+	"pgregory.net/rapid"
+
 	"github.com/gale-stream/gale/internal/keygroup"
 	"github.com/gale-stream/gale/runtime/internal/wire"
 	"github.com/gale-stream/gale/topology"
@@ -192,29 +194,36 @@ func sameValue(a, b any) bool {
 // decoded local tuple has the same values there.
 func checkSame(t *testing.T, c getterCall, got, want topology.Tuple, exactGot bool) {
 	t.Helper()
+	if msg := diffOutcome(c, got, want, exactGot); msg != "" {
+		t.Error(msg)
+	}
+}
+
+// diffOutcome describes how c's outcomes on got and want differ, or
+// returns "".
+func diffOutcome(c getterCall, got, want topology.Tuple, exactGot bool) string {
 	g, w := try(got, c), try(want, c)
 	if g.panicked != w.panicked {
-		t.Errorf("%s: remote returned %v panicked %v, local returned %v panicked %v", c.name, g.res, g.p, w.res, w.p)
-		return
+		return fmt.Sprintf("%s: remote returned %v panicked %v, local returned %v panicked %v", c.name, g.res, g.p, w.res, w.p)
 	}
 	if !g.panicked {
 		if !sameResult(g.res, w.res) {
-			t.Errorf("%s = %#v, local gives %#v", c.name, g.res, w.res)
+			return fmt.Sprintf("%s = %#v, local gives %#v", c.name, g.res, w.res)
 		}
-		return
+		return ""
 	}
 	var gf, wf *topology.FieldError
 	if !errors.As(asError(g.p), &gf) || !errors.As(asError(w.p), &wf) {
-		t.Errorf("%s: remote panicked with %v, local with %v; want *topology.FieldError for both", c.name, g.p, w.p)
-		return
+		return fmt.Sprintf("%s: remote panicked with %v, local with %v; want *topology.FieldError for both", c.name, g.p, w.p)
 	}
 	gc, wc := *gf, *wf
 	if !exactGot {
 		gc.Got, wc.Got = nil, nil
 	}
 	if gc.Source != wc.Source || gc.Stream != wc.Stream || gc.Field != wc.Field || gc.Index != wc.Index || gc.Want != wc.Want || !sameValue(gc.Got, wc.Got) {
-		t.Errorf("%s: remote panicked with %+v, local with %+v", c.name, gc, wc)
+		return fmt.Sprintf("%s: remote panicked with %+v, local with %+v", c.name, gc, wc)
 	}
+	return ""
 }
 
 func asError(p any) error {
@@ -442,4 +451,65 @@ func TestRawTupleKey(t *testing.T) {
 			}
 		}
 	}
+}
+
+// rawValue draws a value of a type the wire format carries, favouring the
+// lengths and magnitudes where encodings change.
+func rawValue() *rapid.Generator[any] {
+	lengths := rapid.SampledFrom([]int{0, 1, 15, 31, 32, 159, 160, 191, 255, 256, 65535, 65536})
+	return rapid.OneOf(
+		rapid.Map(lengths, func(n int) any { return strings.Repeat("s", n) }),
+		rapid.Map(rapid.String(), func(s string) any { return s }),
+		rapid.Map(lengths, func(n int) any { return bytes.Repeat([]byte{0xa5}, n) }),
+		rapid.Map(rapid.SliceOf(rapid.Byte()), func(b []byte) any { return b }),
+		rapid.Map(rapid.Int64(), func(n int64) any { return n }),
+		rapid.Map(rapid.Uint64(), func(n uint64) any { return n }),
+		rapid.Map(rapid.Uint64Range(math.MaxInt64-2, math.MaxUint64), func(n uint64) any { return n }),
+		rapid.Map(rapid.SampledFrom([]float64{0x1p63, -0x1p63, 0x1p64, math.Inf(1), math.NaN(), math.MaxFloat64}), func(f float64) any { return f }),
+		rapid.Map(rapid.Int8(), func(n int8) any { return n }),
+		rapid.Map(rapid.Uint32(), func(n uint32) any { return n }),
+		rapid.Map(rapid.Float64(), func(f float64) any { return f }),
+		rapid.Map(rapid.Float32(), func(f float32) any { return f }),
+		rapid.Map(rapid.Bool(), func(b bool) any { return b }),
+		rapid.Just[any](nil),
+		rapid.Map(rapid.Int64Range(-1e12, 1e12), func(s int64) any { return time.Unix(s, s%1e9).UTC() }),
+		rapid.Map(rapid.SliceOfN(rapid.Int64(), 0, 3), func(l []int64) any {
+			out := make([]any, len(l))
+			for i, n := range l {
+				out[i] = n
+			}
+			return out
+		}),
+	)
+}
+
+// TestRawGettersMatchTupleDataRapid is TestRawGettersMatchTupleData over
+// random value lists.
+func TestRawGettersMatchTupleDataRapid(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		vals := rapid.SliceOfN(rawValue(), 0, 6).Draw(rt, "values")
+		fields := make(topology.Fields, len(vals)+1)
+		for i := range fields {
+			fields[i] = fmt.Sprintf("f%d", i)
+		}
+		origin := &topology.Origin{Component: "src", Stream: "default", Fields: fields}
+		frame := encodeTuple(t, vals)
+		remote := &tuple{TupleData: topology.TupleData{Origin: origin, SourceTaskID: 1}}
+		remote.setRaw(receiveLazy(t, frame))
+		local := &topology.TupleData{Origin: origin, SourceTaskID: 1, Vals: receiveEager(t, frame)}
+		for _, c := range getterCalls(fields, len(vals)) {
+			if msg := diffOutcome(c, remote, local, true); msg != "" {
+				rt.Fatal(msg)
+			}
+		}
+		if remote.Len() != len(vals) || remote.kind != lazyRaw {
+			rt.Fatalf("Len = %d of %d values, kind %d", remote.Len(), len(vals), remote.kind)
+		}
+		got := remote.Values()
+		for i := range vals {
+			if !sameValue(got[i], local.Vals[i]) {
+				rt.Fatalf("Values()[%d] = %#v, want %#v", i, got[i], local.Vals[i])
+			}
+		}
+	})
 }
