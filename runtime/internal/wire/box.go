@@ -27,6 +27,7 @@ var (
 	int64Type   = typeOf(int64(0))
 	float64Type = typeOf(float64(0))
 	stringType  = typeOf("")
+	intType     = typeOf(int(0))
 )
 
 // slotChunk is the number of slots allocated at once per boxed type.
