@@ -406,6 +406,10 @@ func (cc *clientConn) readLoop() {
 			cc.fail(err)
 			return
 		}
+		// The server is alive and reading, or handling a frame that keeps
+		// it from reading (see Server.heartbeatLoop): a write blocked
+		// behind it is not a dead link.
+		cc.nc.SetWriteDeadline(time.Now().Add(cc.c.opts.WriteTimeout))
 		cc.outstanding.Add(-int64(f.Credit.N))
 		cc.credit.Lock()
 		cc.credit.n += int64(f.Credit.N)

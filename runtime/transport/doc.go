@@ -34,25 +34,30 @@
 //
 // # Flow control and backpressure
 //
-// The server reads frames on a reader goroutine, which checks each one's
-// length, credit and kind, and queues them, at most CreditWindow per
-// connection, for a handler goroutine, which calls the Handler. The two
-// share the decoding of each frame (values too, unless
-// [Options.LazyValues]; see [Handler]), each item decoded once, by the
-// reader as far as the handler falls behind. The server returns a frame's
-// credit only after [Handler] has returned, in grants of half a window (the
-// rest within a millisecond once the queue is empty), so a busy link sends
-// one credit frame per several batches. A sender without credit blocks in [Client.Send] (until its
-// context is done), so a handler that blocks on a full task queue stops
-// the remote senders after at most CreditWindow frames, and memory stays
-// bounded on both ends: CreditWindow × MaxFrameSize per link. A peer that
-// sends beyond its credit breaks the protocol and is disconnected. Time
-// senders spend blocked is exported as backpressure.
+// The server serves each connection on one goroutine, which reads a frame
+// (checking its length first), decodes it (values too, unless
+// [Options.LazyValues]; see [Handler]) and calls the Handler, then reads
+// the next: a frame is decoded and handled on the core that read it, with
+// no handoff between goroutines. It returns a frame's credit only after
+// the Handler has returned, in grants of half a window (the rest within a
+// millisecond once no frame is waiting), so a busy link sends one credit
+// frame per several batches. A sender without credit blocks in
+// [Client.Send] (until its context is done), so a handler that blocks on a
+// full task queue stops the remote senders after at most CreditWindow
+// frames. The server reads nothing while its Handler blocks, so it holds
+// one frame per link however a peer behaves; frames a peer sends beyond
+// what the server has read wait in the socket buffers, and, when they are
+// more than those hold, in the peer's write. A write is given up after
+// [Options.WriteTimeout] to detect a dead peer, so a server whose Handler
+// has blocked for a quarter of that sends a heartbeat (a credit frame,
+// perhaps for no frames) every quarter, and a client extends its write
+// deadline on every frame it receives. Time senders spend blocked is
+// exported as backpressure.
 //
 // # Failures
 //
-// A connection that sends garbage, a malformed frame, an oversized length,
-// an unexpected frame kind or more frames than its credit is closed, the
+// A connection that sends garbage, a malformed frame, an oversized length
+// or an unexpected frame kind is closed, the
 // error is logged (with the peer's address) and counted by kind; other
 // connections are unaffected. A dropped link reconnects with backoff
 // ([Options.ReconnectMin] to [Options.ReconnectMax], jittered). Frames in
@@ -70,8 +75,8 @@
 //
 // # Goroutines and shutdown
 //
-// A Server runs an accept loop plus, per connection, a reader and a handler
-// goroutine; a Client runs a connection manager plus, per connection, a
+// A Server runs an accept loop, a heartbeat loop and, per connection, one
+// goroutine (and a timer that may grant the last credits); a Client runs a connection manager plus, per connection, a
 // reader (credits) and a writer. Each is started by and waited for by its
 // owner: [Server.Shutdown] and [Client.Shutdown] return only after every one
 // has exited. Client.Shutdown flushes queued frames and waits (bounded by

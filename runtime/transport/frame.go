@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -28,6 +29,15 @@ const directAlloc = 1 << 20
 type frameReader struct {
 	r   io.Reader
 	hdr [headerSize]byte
+}
+
+// buffered returns how many bytes the reader holds already read from the
+// connection, or 0 if it does not buffer.
+func (fr *frameReader) buffered() int {
+	if br, ok := fr.r.(*bufio.Reader); ok {
+		return br.Buffered()
+	}
+	return 0
 }
 
 // next returns the next frame's payload in a new buffer, which the caller

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gale-stream/gale/runtime/internal/wire"
@@ -28,14 +29,16 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	wg sync.WaitGroup // acceptLoop and every connection goroutine
+	wg   sync.WaitGroup // acceptLoop, heartbeatLoop and every connection goroutine
+	stop chan struct{}  // closed by Shutdown, stops heartbeatLoop
 
 	mu struct {
 		sync.Mutex
 		closing bool
 		// conns holds every accepted connection, from accept to close, so
-		// Shutdown can interrupt handshakes as well as reads.
-		conns map[net.Conn]struct{}
+		// Shutdown can interrupt handshakes as well as reads; the value is
+		// the connection once its handshake is done.
+		conns map[net.Conn]*serverConn
 	}
 }
 
@@ -60,8 +63,10 @@ func listen(addr string, opts Options, m *metrics) (*Server, error) {
 	s := &Server{opts: opts, ln: ln, m: m}
 	s.log = opts.Logger.With("topology", opts.Topology, "worker", opts.Worker, "listen", ln.Addr().String())
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.mu.conns = make(map[net.Conn]struct{})
+	s.mu.conns = make(map[net.Conn]*serverConn)
+	s.stop = make(chan struct{})
 	s.wg.Go(s.acceptLoop)
+	s.wg.Go(s.heartbeatLoop)
 	s.log.Info("transport listening")
 	return s, nil
 }
@@ -77,7 +82,7 @@ func (s *Server) spawnConn(nc net.Conn) bool {
 	if s.mu.closing {
 		return false
 	}
-	s.mu.conns[nc] = struct{}{}
+	s.mu.conns[nc] = nil
 	s.wg.Go(func() { s.serve(nc) })
 	return true
 }
@@ -108,68 +113,33 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// serverConn is one accepted connection after its handshake.
+// serverConn is one accepted connection after its handshake. One goroutine
+// reads its frames, decodes them and calls the Handler, in turn; credit
+// goes back from that goroutine or, for the last frames before a pause,
+// from a timer (see handled).
 type serverConn struct {
 	nc   net.Conn
 	peer Peer
 	log  *slog.Logger
 
-	// work carries frames from the reader to the handler goroutine; free
-	// returns them. free starts with CreditWindow frames, so a peer that
-	// sends beyond its credit finds free empty, and work never fills up.
-	work chan *inFrame
-	free frameStack
+	// threshold is the pending credit worth a grant of its own.
+	threshold uint32
+	// handling is when the Handler was called for the frame it is
+	// handling now (unix nanoseconds), or 0 between frames.
+	handling atomic.Int64
 
-	// share is the part of each frame, in shareMax-ths of its bytes, that
-	// the reader decodes (see readInto); it grows while at least backlog
-	// frames wait for the handler. Reader only.
-	share, backlog int
-}
-
-const shareMax = 16
-
-// frameStack holds a connection's free frames. It is a stack, not a queue,
-// so that a link whose handler keeps up reuses the same few frames (their
-// items and payload buffers stay in cache) rather than cycling through the
-// whole window.
-type frameStack struct {
-	mu sync.Mutex
-	s  []*inFrame
-}
-
-func (fs *frameStack) push(in *inFrame) {
-	fs.mu.Lock()
-	fs.s = append(fs.s, in)
-	fs.mu.Unlock()
-}
-
-// pop returns the most recently pushed frame, or nil if there is none.
-func (fs *frameStack) pop() *inFrame {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	n := len(fs.s)
-	if n == 0 {
-		return nil
+	credit struct {
+		sync.Mutex
+		// pending counts handled frames whose credit is not yet granted.
+		pending uint32
+		buf     []byte // the credit frame, reused
+		timer   *time.Timer
+		armed   bool // timer will grant pending
+		closed  bool // the connection ended: grant nothing more
 	}
-	in := fs.s[n-1]
-	fs.s[n-1] = nil
-	fs.s = fs.s[:n-1]
-	return in
 }
 
-// inFrame is a batch frame on its way from a connection's reader to its
-// handler goroutine: the payload as read, and the frame it decodes into
-// (reused, so its item slice is too). buf is a payload buffer to read the
-// next frame into, when the last one could be reused.
-type inFrame struct {
-	raw []byte
-	buf []byte
-	f   wire.Frame
-	cur wire.BatchCursor // how far the reader decoded f
-}
-
-// reuseLimit bounds the payload buffers a connection keeps for reuse, so
-// an idle connection holds at most CreditWindow × reuseLimit.
+// reuseLimit bounds the payload buffer a connection keeps for reuse.
 const reuseLimit = 64 << 10
 
 // serve runs the handshake, then reads frames until the connection fails or
@@ -199,28 +169,26 @@ func (s *Server) serve(raw net.Conn) {
 		return
 	}
 	c := &serverConn{
-		nc:   nc,
-		peer: peer,
-		log:  log.With("peer_worker", peer.Worker),
-		work: make(chan *inFrame, s.opts.CreditWindow),
-
-		backlog: max(2, s.opts.CreditWindow/4),
+		nc:        nc,
+		peer:      peer,
+		log:       log.With("peer_worker", peer.Worker),
+		threshold: uint32(max(1, s.opts.CreditWindow/2)),
 	}
-	for range s.opts.CreditWindow {
-		c.free.push(new(inFrame))
-	}
+	c.credit.timer = time.AfterFunc(time.Hour, func() { s.flushCredit(c) })
+	c.credit.timer.Stop()
+	defer func() {
+		c.credit.Lock()
+		c.credit.closed = true
+		c.credit.timer.Stop()
+		c.credit.Unlock()
+	}()
 	s.mu.Lock()
-	if s.mu.closing {
-		s.mu.Unlock()
-		return
-	}
-	s.wg.Go(func() { s.handle(c) })
+	s.mu.conns[raw] = c
 	s.mu.Unlock()
 	s.m.conns.WithLabelValues("server").Inc()
 	c.log.Info("transport peer connected")
 
 	err = s.read(c, fr)
-	close(c.work) // the handler drains what was read, then exits
 	s.mu.Lock()
 	closing := s.mu.closing
 	s.mu.Unlock()
@@ -282,71 +250,62 @@ func (s *Server) handshake(nc net.Conn, fr *frameReader) (Peer, error) {
 	return peer, nil
 }
 
-// read reads batch frames into c.work until the connection ends. It checks
-// each frame's length (before allocating it), credit and kind; the handler
-// goroutine decodes it. It returns nil on a clean end of stream or when the
-// server or the handler closed the connection.
+// read reads batch frames, decodes them and hands them to the Handler until
+// the connection ends. It checks each frame's length and credit before
+// reading (or allocating) its payload. It returns nil on a clean end of
+// stream or when the server closed the connection.
+//
+// Reading, decoding and handling take turns on this one goroutine: a
+// frame's bytes are decoded and handled on the core that read them, and no
+// handoff to another goroutine is paid per frame. While the Handler blocks,
+// nothing is read, so TCP's flow control holds the sender back as well as
+// the credit does.
 func (s *Server) read(c *serverConn, fr *frameReader) error {
 	dec := wire.Decoder{Lazy: s.opts.LazyValues}
+	var f wire.Frame
+	var buf []byte // a payload buffer to read into again, when one can be
 	for {
 		size, err := fr.header(s.opts.MaxFrameSize)
-		if err == nil {
-			err = s.readInto(c, fr, &dec, size)
-		}
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			return err
 		}
-	}
-}
-
-// readInto reads a payload of size bytes, decodes part of it and queues it
-// for the handler, which decodes the rest.
-//
-// The receiving side is two goroutines, and decoding is most of its work,
-// so the two share it, each item decoded once, by one of them: the reader
-// decodes the items in the first c.share/shareMax of each frame's bytes and
-// the handler the rest. The share adapts to the handler's queue: it grows while frames
-// pile up for the handler (which also runs the Handler, and is then the
-// slower of the two) and shrinks while the handler keeps up. A burst of
-// frames read back to back queues a few frames without the handler being
-// slow, hence the threshold of a quarter window.
-func (s *Server) readInto(c *serverConn, fr *frameReader, dec *wire.Decoder, size int) error {
-	in := c.free.pop()
-	if in == nil {
-		// Checked before the payload is read or allocated.
-		return fmt.Errorf("%w: more than %d frames without credit", ErrProtocol, s.opts.CreditWindow)
-	}
-	b, err := fr.payload(size, in.buf)
-	in.buf = nil
-	if err != nil {
-		c.free.push(in)
-		return err
-	}
-	s.m.recvFrames.Inc()
-	s.m.recvBytes.Add(float64(len(b) + headerSize))
-	if wire.Kind(b[0]) != wire.KindBatch {
-		c.free.push(in)
-		return s.unexpected(b)
-	}
-	in.raw = b
-	err = dec.StartBatch(b, &in.f, &in.cur)
-	if err == nil {
-		switch q := len(c.work); {
-		case q >= c.backlog && c.share < shareMax:
-			c.share++ // the handler falls behind: decode more here
-		case q <= 1 && c.share > 0:
-			c.share-- // the handler keeps up: leave it more
+		b, err := fr.payload(size, buf)
+		buf = nil
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
 		}
-		err = dec.DecodeItems(&in.f, &in.cur, len(b)*c.share/shareMax)
+		s.m.recvFrames.Inc()
+		s.m.recvBytes.Add(float64(len(b) + headerSize))
+		if wire.Kind(b[0]) != wire.KindBatch {
+			return s.unexpected(b)
+		}
+		if err := dec.DecodeOwned(b, &f); err != nil {
+			return fmt.Errorf("decode frame of %d bytes: %w", len(b), err)
+		}
+		if s.ctx.Err() != nil {
+			s.m.dropped.Inc()
+		} else {
+			c.handling.Store(time.Now().UnixNano())
+			s.opts.Handler(s.ctx, c.peer, &f.Batch)
+			c.handling.Store(0)
+		}
+		// The payload buffer is read into again if nothing decoded from it
+		// refers to it but Tuple.Raw, which the Handler may not keep
+		// unless LazyValues.
+		if !s.opts.LazyValues && !dec.Aliases() && cap(b) <= reuseLimit {
+			buf = b[:0]
+		}
+		// Truncate without clearing: the items are reused by the next
+		// frame, and clearing them costs GC write barriers on every item.
+		f.Batch.Items = f.Batch.Items[:0]
+		s.handled(c, fr.buffered() >= headerSize)
 	}
-	if err != nil {
-		return fmt.Errorf("decode frame of %d bytes: %w", len(b), err)
-	}
-	c.work <- in // never blocks: work and free share the window
-	return nil
 }
 
 // unexpected returns the error for a frame payload b of another kind than
@@ -363,89 +322,98 @@ func (s *Server) unexpected(b []byte) error {
 // has handled when no more frames are waiting.
 const creditDelay = time.Millisecond
 
-// handle passes frames to the handler and returns their credit. Credit
-// goes back in grants of half a window, so a busy link costs one small
-// write per several frames instead of one per frame (on loopback each
-// write also runs the receiving end's network stack, on this goroutine's
-// time); the sender still has the other half of its window and does not
-// stall. When the queue runs dry
-// the remainder follows within creditDelay, so a sender waiting for its
-// last frames to be confirmed (Client.Shutdown) is not kept waiting.
-func (s *Server) handle(c *serverConn) {
-	// The handler goroutine decodes the items the reader left (see
-	// readInto), values too (into the chunks of wire's flat decoding)
-	// unless LazyValues.
-	dec := wire.Decoder{Lazy: s.opts.LazyValues}
-	failed := false
-	threshold := uint32(max(1, s.opts.CreditWindow/2))
-	var pending uint32
-	var buf []byte
-	writeFailed := false
-	grant := func() {
-		if pending == 0 || writeFailed {
-			pending = 0
-			return
-		}
-		buf, _ = wire.AppendFrame(beginFrame(buf), &wire.Frame{Kind: wire.KindCredit, Credit: wire.Credit{N: pending}})
-		c.nc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-		if _, err := c.nc.Write(finishFrame(buf)); err != nil {
-			// The reader sees the broken connection too and reports it;
-			// keep handling what was already read.
-			writeFailed = true
-			c.nc.Close()
-		}
-		pending = 0
+// handled counts a handled frame's credit and grants what is pending in
+// grants of half a window, so a busy link costs one small write per several
+// frames instead of one per frame (on loopback each write also runs the
+// receiving end's network stack, on this goroutine's time); the sender
+// still has the other half of its window and does not stall. When no
+// further frame is waiting (more is false), the timer grants the remainder
+// within creditDelay, so a sender waiting for its last frames to be
+// confirmed (Client.Shutdown) is not kept waiting.
+func (s *Server) handled(c *serverConn, more bool) {
+	c.credit.Lock()
+	defer c.credit.Unlock()
+	c.credit.pending++
+	if c.credit.pending >= c.threshold {
+		s.grantLocked(c)
+		return
 	}
-	timer := time.NewTimer(creditDelay)
-	timer.Stop()
-	defer timer.Stop()
-	armed := false
+	if !more && !c.credit.armed {
+		c.credit.armed = true
+		c.credit.timer.Reset(creditDelay)
+	}
+}
+
+// flushCredit grants what is pending; the timer calls it.
+func (s *Server) flushCredit(c *serverConn) {
+	c.credit.Lock()
+	defer c.credit.Unlock()
+	c.credit.armed = false
+	s.grantLocked(c)
+}
+
+// grantLocked writes a credit frame for the pending frames, if any. Call
+// with c.credit held.
+func (s *Server) grantLocked(c *serverConn) {
+	if c.credit.pending > 0 {
+		s.writeCreditLocked(c)
+	}
+}
+
+// writeCreditLocked writes a credit frame for the pending frames, even
+// none. Call with c.credit held.
+func (s *Server) writeCreditLocked(c *serverConn) {
+	if c.credit.closed {
+		return
+	}
+	n := c.credit.pending
+	c.credit.pending = 0
+	c.credit.buf, _ = wire.AppendFrame(beginFrame(c.credit.buf), &wire.Frame{Kind: wire.KindCredit, Credit: wire.Credit{N: n}})
+	c.nc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+	if _, err := c.nc.Write(finishFrame(c.credit.buf)); err != nil {
+		// The reader sees the broken connection too and reports it.
+		c.credit.closed = true
+		c.nc.Close()
+	}
+}
+
+// heartbeatLoop keeps peers alive whose frames wait behind a slow Handler.
+//
+// The connection goroutine reads the next frame only after the Handler has
+// returned, so while it blocks (on a full task queue, say, which is how
+// backpressure works), frames the peer has credit for stay in the socket
+// buffers, and a peer with more of them than those hold finds its write
+// blocked. Its write deadline (Options.WriteTimeout) is there to detect a
+// dead peer, not a busy one: so every quarter of it, a connection whose
+// Handler has been running that long sends a credit frame (for the frames
+// handled so far, perhaps none), and the client extends its write deadline
+// on every frame it receives.
+func (s *Server) heartbeatLoop() {
+	every := s.opts.WriteTimeout / 4
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var conns []*serverConn
 	for {
-		var in *inFrame
 		select {
-		case in = <-c.work:
-		case <-timer.C:
-			armed = false
-			grant()
-			continue
-		}
-		if in == nil {
-			return // c.work closed: the reader is done
-		}
-		f := &in.f
-		switch {
-		case failed:
-			// A malformed frame closed the connection; what the reader
-			// had queued behind it is dropped.
-		case s.ctx.Err() != nil:
-			s.m.dropped.Inc()
-		default:
-			if err := dec.DecodeItems(f, &in.cur, -1); err != nil {
-				failed = true
-				s.connError(c, fmt.Errorf("decode frame of %d bytes: %w", len(in.raw), err))
-				c.nc.Close() // the reader stops at once
-				break
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			conns = conns[:0]
+			s.mu.Lock()
+			for _, c := range s.mu.conns {
+				if c != nil {
+					conns = append(conns, c)
+				}
 			}
-			s.opts.Handler(s.ctx, c.peer, &f.Batch)
-		}
-		// The payload buffer is read into again if nothing decoded from it
-		// refers to it but Tuple.Raw, which the Handler may not keep
-		// unless LazyValues.
-		if !failed && !s.opts.LazyValues && in.cur.Done() && !in.cur.Aliases() && cap(in.raw) <= reuseLimit {
-			in.buf = in.raw[:0]
-		}
-		// Truncate without clearing: the frame is reused within the window,
-		// so what it still references is bounded, and clearing it costs GC
-		// write barriers on every item.
-		in.raw = nil
-		f.Batch.Items = f.Batch.Items[:0]
-		c.free.push(in)
-		pending++
-		if pending >= threshold {
-			grant()
-		} else if !armed && len(c.work) == 0 {
-			timer.Reset(creditDelay)
-			armed = true
+			s.mu.Unlock()
+			for _, c := range conns {
+				if h := c.handling.Load(); h != 0 && now.UnixNano()-h >= int64(every) {
+					c.credit.Lock()
+					s.writeCreditLocked(c)
+					c.credit.Unlock()
+				}
+			}
+			clear(conns)
 		}
 	}
 }
@@ -470,6 +438,7 @@ func (s *Server) shutdown(ctx context.Context, abort bool) error {
 		return ErrClosed
 	}
 	s.mu.closing = true
+	close(s.stop)
 	for nc := range s.mu.conns {
 		nc.Close()
 	}
