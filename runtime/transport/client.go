@@ -254,7 +254,6 @@ func (c *Client) connect() (*clientConn, error) {
 		return nil, err
 	}
 	cc.wg.Go(cc.readLoop)
-	cc.wg.Go(cc.writeLoop)
 	return cc, nil
 }
 
@@ -298,17 +297,15 @@ func (c *Client) handshake(nc net.Conn) (*clientConn, error) {
 	}
 	nc.SetDeadline(time.Time{})
 	cc := &clientConn{
-		c:     c,
-		nc:    nc,
-		fr:    fr,
-		peer:  peer,
-		sendq: make(chan *[]byte, int(f.Credit.N)+1),
-		done:  make(chan struct{}),
-		wake:  make(chan struct{}, 1),
-
-		writerDone: make(chan struct{}),
+		c:    c,
+		nc:   nc,
+		fr:   fr,
+		peer: peer,
+		done: make(chan struct{}),
+		wake: make(chan struct{}, 1),
 	}
 	cc.credit.n = int64(f.Credit.N)
+	cc.out.idle.L = &cc.out.Mutex
 	return cc, nil
 }
 
@@ -318,11 +315,18 @@ type clientConn struct {
 	nc   net.Conn
 	fr   *frameReader
 	peer Peer
-	wg   sync.WaitGroup // readLoop and writeLoop
+	wg   sync.WaitGroup // readLoop
 
-	// sendq holds encoded frames, each already paid for with credit, so it
-	// never holds more than the window and pushes never block.
-	sendq chan *[]byte
+	// out holds encoded frames, each already paid for with credit (so
+	// never more than the window), waiting for the goroutine writing.
+	out struct {
+		sync.Mutex
+		queue   []*[]byte
+		spare   []*[]byte   // the previous queue's array, for reuse
+		writing bool        // a Send is writing the queue
+		bufs    net.Buffers // the writing Send's scratch
+		idle    sync.Cond   // signalled when writing ends; uses the mutex
+	}
 
 	credit struct {
 		sync.Mutex
@@ -335,8 +339,6 @@ type clientConn struct {
 	outstanding atomic.Int64
 	// graceful is set when Shutdown closed the connection after draining.
 	graceful atomic.Bool
-
-	writerDone chan struct{} // closed when writeLoop returns
 
 	once sync.Once
 	done chan struct{} // closed by fail
@@ -421,71 +423,83 @@ func (cc *clientConn) readLoop() {
 // maxGather bounds the frames written by one gathered write.
 const maxGather = 64
 
-// writeLoop writes queued frames. It takes every frame already queued and
-// writes them with one vectored write (writev on TCP), so frames queued back
-// to back share a system call and are not copied into a buffer first.
-func (cc *clientConn) writeLoop() {
-	defer close(cc.writerDone)
-	opts := &cc.c.opts
-	batch := make([]*[]byte, 0, maxGather)
-	bufs := make(net.Buffers, 0, maxGather)
-	// gather adds what is queued, without blocking, to batch.
-	gather := func() {
-		for len(batch) < maxGather {
-			select {
-			case bp := <-cc.sendq:
-				batch = append(batch, bp)
-			default:
-				return
-			}
-		}
+// write queues a frame for writing and, unless another Send is writing
+// already, writes it and whatever others queue meanwhile, with one vectored
+// write (writev on TCP) per round, until the queue is empty. Senders thus
+// take turns at the connection with no writer goroutine between them: a
+// lone sender writes its own frames, and frames queued back to back by
+// several share a system call and are not copied into a buffer first.
+func (cc *clientConn) write(bp *[]byte) {
+	o := &cc.out
+	o.Lock()
+	o.queue = append(o.queue, bp)
+	if o.writing {
+		o.Unlock()
+		return
 	}
-	write := func() error {
-		bufs = bufs[:0]
-		size := 0
-		for _, bp := range batch {
-			bufs = append(bufs, *bp)
-			size += len(*bp)
-		}
-		cc.nc.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
-		w := bufs // WriteTo consumes its receiver
-		_, err := w.WriteTo(cc.nc)
-		cc.c.m.sentFrames.Add(float64(len(batch)))
-		cc.c.m.sentBytes.Add(float64(size))
-		for i, bp := range batch {
-			putBuf(bp)
-			batch[i] = nil
-		}
-		clear(bufs)
-		batch = batch[:0]
-		return err
+	o.writing = true
+	if o.bufs == nil {
+		o.bufs = make(net.Buffers, 0, maxGather)
 	}
-	for {
-		select {
-		case bp := <-cc.sendq:
-			batch = append(batch, bp)
-			gather()
-			if err := write(); err != nil {
-				cc.fail(err)
-				return
+	bufs := o.bufs
+	for len(o.queue) > 0 {
+		batch := o.queue
+		if len(batch) > maxGather {
+			batch = batch[:maxGather]
+		}
+		o.queue, o.spare = append(o.spare[:0], o.queue[len(batch):]...), o.queue[:0]
+		o.Unlock()
+		err := cc.writeFrames(batch, bufs)
+		o.Lock()
+		if err != nil {
+			// The frames still queued were paid for on this connection
+			// and count as unconfirmed; they are dropped with it.
+			for _, bp := range o.queue {
+				putBuf(bp)
 			}
-		case <-cc.done:
+			o.queue = o.queue[:0]
+			o.writing = false
+			o.idle.Broadcast()
+			o.Unlock()
+			cc.fail(err)
 			return
-		case <-cc.c.closing:
-			// Drain: Shutdown rejects new sends first, so what is queued
-			// now is all there will be.
-			for {
-				gather()
-				if len(batch) == 0 {
-					return
-				}
-				if err := write(); err != nil {
-					cc.fail(err)
-					return
-				}
-			}
 		}
 	}
+	o.writing = false
+	o.idle.Broadcast()
+	o.Unlock()
+}
+
+// writeFrames writes batch with one vectored write and recycles its
+// buffers.
+func (cc *clientConn) writeFrames(batch []*[]byte, bufs net.Buffers) error {
+	bufs = bufs[:0]
+	size := 0
+	for _, bp := range batch {
+		bufs = append(bufs, *bp)
+		size += len(*bp)
+	}
+	cc.nc.SetWriteDeadline(time.Now().Add(cc.c.opts.WriteTimeout))
+	w := bufs // WriteTo consumes its receiver
+	_, err := w.WriteTo(cc.nc)
+	cc.c.m.sentFrames.Add(float64(len(batch)))
+	cc.c.m.sentBytes.Add(float64(size))
+	for i, bp := range batch {
+		putBuf(bp)
+		batch[i] = nil
+	}
+	clear(bufs)
+	return err
+}
+
+// waitWrites waits until no Send is writing to the connection.
+func (cc *clientConn) waitWrites() {
+	o := &cc.out
+	o.Lock()
+	for o.writing {
+		o.idle.Wait()
+	}
+	o.Unlock()
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
@@ -571,14 +585,14 @@ func (c *Client) sendFrame(ctx context.Context, bp *[]byte) error {
 				return err
 			}
 		}
-		cc.outstanding.Add(1)
 		select {
-		case cc.sendq <- bp:
-			return nil
 		case <-cc.done:
-			cc.outstanding.Add(-1)
-			continue
+			continue // wait for the next connection
+		default:
 		}
+		cc.outstanding.Add(1)
+		cc.write(bp)
+		return nil
 	}
 }
 
@@ -621,13 +635,14 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// drain waits for the writer to flush what is queued (bounded by the write
-// deadline, not by ctx, so Close with an expired context still flushes), then
+// drain waits for the Send writing, if any, to flush what is queued
+// (bounded by the write deadline, not by ctx, so Close with an expired
+// context still flushes), then
 // for the server to confirm every outstanding frame, then closes the
 // connection.
 func (cc *clientConn) drain(ctx context.Context) error {
 	defer cc.fail(ErrClosed)
-	<-cc.writerDone
+	cc.waitWrites()
 	for cc.outstanding.Load() > 0 {
 		select {
 		case <-cc.wake:

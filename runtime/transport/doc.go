@@ -76,11 +76,15 @@
 // # Goroutines and shutdown
 //
 // A Server runs an accept loop, a heartbeat loop and, per connection, one
-// goroutine (and a timer that may grant the last credits); a Client runs a connection manager plus, per connection, a
-// reader (credits) and a writer. Each is started by and waited for by its
-// owner: [Server.Shutdown] and [Client.Shutdown] return only after every one
-// has exited. Client.Shutdown flushes queued frames and waits (bounded by
-// its context) for the server to confirm them, so a clean shutdown of the
-// sender loses nothing. No goroutine holds two of the package's locks at
-// once, and none is held while calling the Handler or doing I/O.
+// goroutine (and a timer that may grant the last credits); a Client runs a
+// connection manager plus, per connection, a reader of credits, and Send
+// calls write to the connection themselves, taking turns. Each goroutine
+// is started by and waited for by its owner: [Server.Shutdown] and
+// [Client.Shutdown] return only after every one has exited.
+// Client.Shutdown flushes queued frames and waits (bounded by its context)
+// for the server to confirm them, so a clean shutdown of the sender loses
+// nothing. No goroutine holds two of the package's locks at once, and none
+// is held while calling the Handler; the one held during I/O serializes a
+// server connection's credit writes, which its goroutine, its timer and
+// the heartbeat may each make.
 package transport
