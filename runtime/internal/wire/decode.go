@@ -820,7 +820,7 @@ type runState struct {
 	dest, source int32
 	stream       string
 	tracked      bool
-	left         int // tuples not yet decoded
+	left         int // tuples
 	extra        int // fields after the tuples, to skip after the last one
 }
 
@@ -887,25 +887,17 @@ func (d *Decoder) readRunHeader(n int, r *runState) error {
 	// Fields after the tuples (none exist yet) are skipped once the last
 	// tuple is read.
 	r.left, r.extra = nt, n-6
-	if nt == 0 {
-		r.extra = 0
-		return d.skipN(n - 6)
-	}
 	return nil
 }
 
-// readRun decodes tuples of run r into new items, until the run ends or,
-// when upTo is within the frame, the next tuple starts at or after upTo.
+// readRun decodes the tuples of run r into new items.
 //
 // This is the receiving side's hot loop. It keeps the input and the offset
 // in locals rather than in d: stores into the items could alias d, so the
 // compiler would reload d.off after each of them.
-func (d *Decoder) readRun(items []Item, r *runState, upTo int) ([]Item, error) {
+func (d *Decoder) readRun(items []Item, r *runState) ([]Item, error) {
 	b, off := d.b, d.off
-	full := upTo >= len(b)
-	left := r.left
-	defer func() { r.left = left }()
-	for left > 0 && (full || off < upTo) {
+	for left := r.left; left > 0; left-- {
 		var it *Item
 		items, it = nextItem(items)
 		if it.Kind != KindTuple {
@@ -987,15 +979,9 @@ func (d *Decoder) readRun(items []Item, r *runState, upTo int) ([]Item, error) {
 		} else if t.Edges != nil {
 			t.Edges = nil
 		}
-		left--
 	}
 	d.off = off
-	if left == 0 && r.extra > 0 {
-		n := r.extra
-		r.extra = 0
-		return items, d.skipN(n)
-	}
-	return items, nil
+	return items, d.skipN(r.extra)
 }
 
 // edgeChunk is how many edges the decoder allocates at once for the edge
@@ -1048,13 +1034,17 @@ func (d *Decoder) skipN(n int) error {
 	return nil
 }
 
-// readItem reads the next item of a batch: a run's header into r, or any
-// other item into a new item of items.
-func (d *Decoder) readItem(items []Item, r *runState) ([]Item, error) {
+// readItem reads the next item of a batch into new items of items: one per
+// tuple for a run, one for any other item.
+func (d *Decoder) readItem(items []Item) ([]Item, error) {
 	// Fast path: a run item as this package writes it.
 	if d.off+1 < len(d.b) && d.b[d.off] == 0x96 && d.b[d.off+1] == byte(KindRun) {
 		d.off += 2
-		return items, d.readRunHeader(6, r)
+		var r runState
+		if err := d.readRunHeader(6, &r); err != nil {
+			return items, err
+		}
+		return d.readRun(items, &r)
 	}
 	n, err := d.ReadArrayLen()
 	if err != nil {
@@ -1072,7 +1062,11 @@ func (d *Decoder) readItem(items []Item, r *runState) ([]Item, error) {
 	}
 	switch Kind(k) {
 	case KindRun:
-		return items, d.readRunHeader(n, r)
+		var r runState
+		if err := d.readRunHeader(n, &r); err != nil {
+			return items, err
+		}
+		return d.readRun(items, &r)
 	case KindTuple:
 		return items, errBad("tuple item outside a run")
 	}
@@ -1181,13 +1175,7 @@ func (d *Decoder) DecodeOwned(b []byte, f *Frame) error {
 	d.off = 1
 	switch f.Kind {
 	case KindBatch:
-		var c BatchCursor
-		if err := d.StartBatch(b, f, &c); err != nil {
-			return err
-		}
-		err := d.DecodeItems(f, &c, -1)
-		d.aliased = c.aliased
-		return err
+		return d.decodeBatch(f)
 	case KindHello:
 		n, err := d.ReadArrayLen()
 		if err != nil {
@@ -1264,99 +1252,27 @@ func (d *Decoder) DecodeOwned(b []byte, f *Frame) error {
 	return nil
 }
 
-// BatchCursor is where the decoding of a batch frame stands, so that one
-// frame can be decoded in parts, on two goroutines: see
-// [Decoder.StartBatch].
-type BatchCursor struct {
-	b       []byte
-	off     int // where the next item, or the run's next tuple, starts
-	items   int // items of the frame not yet begun
-	run     runState
-	aliased bool
-}
-
-// Done reports whether every item of the frame has been decoded.
-func (c *BatchCursor) Done() bool { return c.b == nil }
-
-// Aliases is [Decoder.Aliases] for the frame of c, over every part.
-func (c *BatchCursor) Aliases() bool { return c.aliased }
-
-// StartBatch begins decoding the batch frame b into f: it checks the frame
-// kind, reads the item count and empties f.Batch.Items, decoding no item
-// yet. Calls of [Decoder.DecodeItems] then decode the items in order,
-// possibly on another goroutine with its own Decoder (one at a time: hand c
-// and f over as one hands over any data, through a channel say). b belongs
-// to what is decoded from it, as with [Decoder.DecodeOwned].
-func (d *Decoder) StartBatch(b []byte, f *Frame, c *BatchCursor) error {
-	*c = BatchCursor{}
-	d.Reset(b)
-	if len(b) == 0 {
-		return errTrunc("empty frame")
-	}
-	f.Kind = Kind(b[0])
-	if f.Kind != KindBatch {
-		return errBad("%v frame, want batch", f.Kind)
-	}
-	d.off = 1
+// decodeBatch decodes the body of a batch frame, which d is positioned
+// at, into f.Batch, and checks that nothing follows it.
+func (d *Decoder) decodeBatch(f *Frame) error {
 	n, err := d.ReadArrayLen()
 	if err != nil {
 		return err
 	}
-	if cap(f.Batch.Items) < n {
-		f.Batch.Items = make([]Item, 0, n)
-	}
-	f.Batch.Items = f.Batch.Items[:0]
-	*c = BatchCursor{b: b, off: d.off, items: n}
-	if n == 0 {
-		return d.finishBatch(c)
-	}
-	return nil
-}
-
-// DecodeItems decodes more items of the frame c stands in, appending them
-// to f.Batch.Items: every remaining one if upTo is negative, else those
-// that start before byte upTo of the frame (a run's tuples count one by
-// one). After the last item it checks that nothing follows. On error f
-// holds a partial result that must not be used.
-func (d *Decoder) DecodeItems(f *Frame, c *BatchCursor, upTo int) error {
-	if c.b == nil {
-		return nil
-	}
 	if d.a == nil && !d.Lazy {
 		d.a = new(arena)
 	}
-	d.b, d.off = c.b, c.off
-	d.aliased = false
-	if upTo < 0 || upTo > len(c.b) {
-		upTo = len(c.b)
+	items := f.Batch.Items[:0]
+	if cap(items) < n {
+		items = make([]Item, 0, n)
 	}
-	full := upTo == len(c.b)
-	items := f.Batch.Items
-	var err error
-	for (c.run.left > 0 || c.items > 0) && (full || d.off < upTo) {
-		if c.run.left > 0 {
-			items, err = d.readRun(items, &c.run, upTo)
-		} else {
-			c.items--
-			items, err = d.readItem(items, &c.run)
-		}
-		if err != nil {
+	for range n {
+		if items, err = d.readItem(items); err != nil {
 			f.Batch.Items = items[:0]
-			c.b = nil
 			return fmt.Errorf("item %d: %w", len(items), err)
 		}
 	}
 	f.Batch.Items = items
-	c.off = d.off
-	c.aliased = c.aliased || d.aliased
-	if c.items == 0 && c.run.left == 0 {
-		return d.finishBatch(c)
-	}
-	return nil
-}
-
-func (d *Decoder) finishBatch(c *BatchCursor) error {
-	c.b = nil
 	if d.Remaining() != 0 {
 		return errBad("%d trailing bytes after batch frame", d.Remaining())
 	}

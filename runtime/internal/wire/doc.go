@@ -11,7 +11,12 @@
 //     destination worker. Each item is a [Tuple], [Barrier], [Watermark],
 //     [AckerMsg] or [SpoutDone]. Barriers and watermarks travel in the same
 //     sequence as the tuples around them, so the order a task emitted them in
-//     is the order the receiver sees.
+//     is the order the receiver sees. On the wire, consecutive tuples with
+//     the same destination, source task, stream and tracking travel as one
+//     run item ([KindRun]: kind, destination, source, stream, tracked, then
+//     the list of the tuples' value lists, each followed by its edge list
+//     when tracked), which names what they share once; a [Decoder] turns
+//     it back into one tuple item each.
 //   - [KindHello]: the handshake, first on every connection ([Hello]).
 //   - [KindCredit]: flow-control credit granted by a receiver ([Credit]).
 //   - [KindRefuse]: the handshake was refused ([Refuse]).
@@ -41,8 +46,9 @@
 // decodes as whatever our decoder makes of the bytes that library wrote:
 // a struct becomes a map[string]any, a typed slice a []any, and a map with
 // non-string keys a map[any]any (decoded by the library). Values of a type
-// registered with msgpack.RegisterExt decode as that type again. The fallback uses reflection and is several
-// times slower; keep hot-path values to the types above.
+// registered with msgpack.RegisterExt decode as that type again. The
+// fallback uses reflection and is several times slower; keep hot-path
+// values to the types above.
 //
 // # Lazy decoding
 //
@@ -51,12 +57,9 @@
 // (StringAt, Int64At, Float64At, BoolAt, BytesAt) read one value without
 // allocating, and which a [ValueDecoder] turns into []any when all of them
 // are needed. A tuple whose Values are nil is encoded from its Raw bytes,
-// so forwarding a received tuple costs a copy, not a re-encode. The
-// transport decodes values eagerly (flat, below) unless asked to leave them
-// encoded, since the runtime's tuples hold []any.
-//
-// A batch frame can also be decoded in parts, by two goroutines, each item
-// once: [Decoder.StartBatch], then [Decoder.DecodeItems] on each side.
+// so forwarding a received tuple costs a copy, not a re-encode. Workers
+// receive this way: a tuple from another worker keeps its values encoded
+// until its bolt reads them (runtime/raw.go).
 //
 // # Flat decoding
 //

@@ -93,7 +93,6 @@ func FuzzDecodeFrame(f *testing.F) {
 		var fr Frame
 		err := DecodeFrame(data, &fr)
 		checkLazy(t, data, &fr, err)
-		checkSplit(t, data, &fr, err)
 		if err != nil {
 			if !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooDeep) {
 				t.Fatalf("error outside the package's sentinels: %v", err)
@@ -187,38 +186,6 @@ func checkLazy(t *testing.T, data []byte, eager *Frame, errEager error) {
 	}
 	if !framesEqual(eager, &again) {
 		t.Fatalf("forwarded frame differs")
-	}
-}
-
-// checkSplit decodes a batch frame in two parts with two decoders, split
-// at every byte (every 1/64 of a larger frame), and checks that it agrees
-// with DecodeFrame.
-func checkSplit(t *testing.T, data []byte, whole *Frame, errWhole error) {
-	t.Helper()
-	if len(data) == 0 || Kind(data[0]) != KindBatch {
-		return
-	}
-	step := max(1, len(data)/64)
-	for k := 0; k <= len(data)+1; k += step {
-		var first, second Decoder
-		var f Frame
-		var c BatchCursor
-		err := first.StartBatch(bytes.Clone(data), &f, &c)
-		if err == nil {
-			err = first.DecodeItems(&f, &c, k)
-		}
-		if err == nil {
-			err = second.DecodeItems(&f, &c, -1)
-		}
-		if (err == nil) != (errWhole == nil) {
-			t.Fatalf("split after %d: err %v, whole frame err %v", k, err, errWhole)
-		}
-		if err != nil {
-			return
-		}
-		if !c.Done() || !framesEqual(whole, &f) {
-			t.Fatalf("split after %d: done %v, frame differs:\n%+v\n%+v", k, c.Done(), *whole, f)
-		}
 	}
 }
 
