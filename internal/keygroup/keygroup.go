@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -65,6 +66,11 @@ func AppendKey(dst []byte, v any) []byte {
 		return appendInt(dst, int64(x))
 	case uint8:
 		return appendInt(dst, int64(x))
+	case time.Time:
+		// The instant only: a time from another worker arrives in UTC
+		// and without a monotonic reading, and must key alike.
+		dst = binary.BigEndian.AppendUint64(append(dst, 'T'), uint64(x.Unix()))
+		return binary.BigEndian.AppendUint32(dst, uint32(x.Nanosecond()))
 	case fmt.Stringer:
 		return AppendKey(dst, x.String())
 	}

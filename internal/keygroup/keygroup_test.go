@@ -1,8 +1,10 @@
 package keygroup
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestRangesPartitionEveryGroupForEveryParallelism(t *testing.T) {
@@ -59,6 +61,26 @@ func TestKeyGroupsSpreadKeys(t *testing.T) {
 	for g, c := range counts {
 		if c < n/m/2 || c > n/m*2 {
 			t.Errorf("group %d has %d keys, want about %d", g, c, n/m)
+		}
+	}
+}
+
+// TestTimesKeyByInstant checks that a time keys by its instant alone: the
+// sender of a tuple may hold it in any zone and with a monotonic clock
+// reading, and the receiver gets it back in UTC without one.
+func TestTimesKeyByInstant(t *testing.T) {
+	now := time.Now() // has a monotonic reading
+	zone := time.FixedZone("UTC+5", 5*3600)
+	same := []time.Time{now, now.UTC(), now.In(zone), now.Round(0), time.Unix(0, now.UnixNano())}
+	want := AppendKey(nil, now)
+	for _, v := range same {
+		if got := AppendKey(nil, v); !bytes.Equal(got, want) {
+			t.Errorf("%v keys as %x, want %x", v, got, want)
+		}
+	}
+	for _, v := range []time.Time{now.Add(time.Nanosecond), now.Add(-time.Second), {}} {
+		if bytes.Equal(AppendKey(nil, v), want) {
+			t.Errorf("%v keys like %v", v, now)
 		}
 	}
 }
