@@ -344,9 +344,6 @@ func (e *executor) sendBatch(dst topology.TaskID) {
 func (e *executor) send(dst topology.TaskID, m msg) bool {
 	in := e.l.inboxes[dst]
 	if in == nil {
-		for _, t := range m.tuples {
-			t.data() // the encoder reads Vals
-		}
 		return e.sendRemote(dst, m)
 	}
 	n := int64(len(m.tuples))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"unsafe"
 
 	"github.com/gale-stream/gale/runtime/internal/wire"
 	"github.com/gale-stream/gale/runtime/transport"
@@ -239,34 +240,72 @@ func (r *remote) addrOf(task topology.TaskID) string {
 
 // sendRemote sends m to task dst in another worker, blocking while the link
 // has no credit (backpressure). It gives up when the topology is killed.
+// Tuples are written straight into the frame, in the form they are held:
+// values, an unboxed string, or values still encoded as they arrived.
 func (e *executor) sendRemote(dst topology.TaskID, m msg) bool {
 	r := e.l.remote
-	var b wire.Batch
+	var ctrl wire.Item
 	switch m.kind {
 	case msgTuples:
-		b.Items = make([]wire.Item, len(m.tuples))
-		for i, t := range m.tuples {
-			it := &b.Items[i]
-			it.Kind = wire.KindTuple
-			it.Tuple = wire.Tuple{Dest: int32(dst), SourceTask: int32(t.SourceTaskID), Stream: string(t.Origin.Stream), Values: t.Vals}
-			for _, ed := range t.edges {
-				it.Tuple.Edges = append(it.Tuple.Edges, wire.Edge{Root: ed.root, ID: ed.id})
+		return r.sendWith(e, dst, func(w *wire.BatchWriter) error {
+			for _, t := range m.tuples {
+				dest, src, stream := int32(dst), int32(t.SourceTaskID), string(t.Origin.Stream)
+				edges := wireEdges(t.edges)
+				switch t.kind {
+				case lazyStr:
+					w.StringTuple(dest, src, stream, t.str(), edges)
+				case lazyRaw:
+					w.RawTuple(dest, src, stream, *t.raw(), edges)
+				default:
+					if err := w.Tuple(dest, src, stream, t.Vals, edges); err != nil {
+						return err
+					}
+				}
 			}
-		}
+			return nil
+		})
 	case msgEnd:
-		b.Items = []wire.Item{{Kind: wire.KindBarrier, Barrier: wire.Barrier{Checkpoint: endCheckpoint, SourceTask: int32(m.from), Dest: int32(dst)}}}
+		ctrl = wire.Item{Kind: wire.KindBarrier, Barrier: wire.Barrier{Checkpoint: endCheckpoint, SourceTask: int32(m.from), Dest: int32(dst)}}
 	case msgBarrier:
-		b.Items = []wire.Item{{Kind: wire.KindBarrier, Barrier: wire.Barrier{Checkpoint: uint64(m.n), SourceTask: int32(m.from), Dest: int32(dst)}}}
+		ctrl = wire.Item{Kind: wire.KindBarrier, Barrier: wire.Barrier{Checkpoint: uint64(m.n), SourceTask: int32(m.from), Dest: int32(dst)}}
 	case msgWatermark:
-		b.Items = []wire.Item{{Kind: wire.KindWatermark, Watermark: wire.Watermark{Time: m.n, SourceTask: int32(m.from), Dest: int32(dst)}}}
+		ctrl = wire.Item{Kind: wire.KindWatermark, Watermark: wire.Watermark{Time: m.n, SourceTask: int32(m.from), Dest: int32(dst)}}
 	}
-	return r.send(e, dst, &b)
+	return r.sendWith(e, dst, func(w *wire.BatchWriter) error { return w.Item(&ctrl) })
 }
 
+// wireEdges views a tuple's edges as the wire's, which have the same
+// layout (checked below).
+func wireEdges(es []edge) []wire.Edge {
+	if len(es) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*wire.Edge)(unsafe.Pointer(&es[0])), len(es))
+}
+
+var (
+	_ = [1]struct{}{}[unsafe.Sizeof(edge{})-unsafe.Sizeof(wire.Edge{})]
+	_ = [1]struct{}{}[unsafe.Offsetof(edge{}.id)-unsafe.Offsetof(wire.Edge{}.ID)]
+	_ = [1]struct{}{}[unsafe.Offsetof(edge{}.root)-unsafe.Offsetof(wire.Edge{}.Root)]
+)
+
 func (r *remote) send(e *executor, dst topology.TaskID, b *wire.Batch) bool {
+	return r.sendWith(e, dst, func(w *wire.BatchWriter) error {
+		for i := range b.Items {
+			if err := w.Item(&b.Items[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// sendWith sends one frame, written by write, to task dst's worker; see
+// transport.Client.SendWith.
+func (r *remote) sendWith(e *executor, dst topology.TaskID, write func(*wire.BatchWriter) error) bool {
 	c, err := r.client(linkKey{worker: r.workerOf(dst), comp: r.l.taskComponent[dst]})
 	if err == nil {
-		err = c.Send(r.l.userCtx, b)
+		err = c.SendWith(r.l.userCtx, write)
 	}
 	if err != nil {
 		if r.l.userCtx.Err() != nil {

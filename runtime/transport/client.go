@@ -502,6 +502,8 @@ func (cc *clientConn) waitWrites() {
 	o.Unlock()
 }
 
+var writerPool = sync.Pool{New: func() any { return new(wire.BatchWriter) }}
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
@@ -524,8 +526,27 @@ func putBuf(bp *[]byte) {
 // ctx.Err(), [ErrClosed], [ErrRefused], [ErrFrameTooLarge], or an encoding
 // error wrapping wire.ErrUnsupported.
 func (c *Client) Send(ctx context.Context, b *wire.Batch) error {
+	return c.SendWith(ctx, func(w *wire.BatchWriter) error {
+		for i := range b.Items {
+			if err := w.Item(&b.Items[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SendWith is [Client.Send] for a sender that writes its items into the
+// frame itself: write is called once, synchronously, with a
+// wire.BatchWriter begun on the frame's buffer. An error from write
+// abandons the frame and is returned, wrapped.
+func (c *Client) SendWith(ctx context.Context, write func(*wire.BatchWriter) error) error {
 	bp := getBuf()
-	buf, err := wire.AppendBatch(beginFrame(*bp), b)
+	w := writerPool.Get().(*wire.BatchWriter)
+	w.Begin(beginFrame(*bp))
+	err := write(w)
+	buf := w.Finish()
+	writerPool.Put(w) // Begin resets all it refers to
 	if err != nil {
 		putBuf(bp)
 		return fmt.Errorf("transport: send to %s: %w", c.addr, err)

@@ -59,10 +59,11 @@ func batchChecksum(ts []benchTuple) int64 {
 //     frames of benchBatchSize tuples; the receiver reads each frame into a
 //     new buffer and decodes it into structs, strings aliasing the buffer.
 //     No flow control, no envelope, no interface values.
-//   - gale: the same tuples as wire.Tuple values ([]any, as the runtime's
-//     tuples hold them) in wire.Batch frames of benchBatchSize, sent by a
-//     Client to a Server with credit flow control, and received as a
-//     worker receives them (runtime/worker.go, remote.handle): the server
+//   - gale: the same tuples, the values of each in an []any as a runtime tuple
+//     holds them, written into frames of benchBatchSize by
+//     wire.BatchWriter as a worker sends them (runtime/worker.go,
+//     sendRemote), sent by a Client to a Server with credit flow control,
+//     and received as a worker receives them (remote.handle): the server
 //     validates each frame and leaves the values encoded
 //     (Options.LazyValues), and the Handler reads every value through the
 //     typed accessors of wire.RawValues, as the typed getters of a tuple
@@ -223,9 +224,20 @@ func baselineDecode(buf []byte, out []benchTuple) (int, error) {
 
 func benchGale(b *testing.B, lazy bool) {
 	tuples := benchTuples()
-	var batch wire.Batch
-	for _, t := range tuples {
-		batch.AddTuple(wire.Tuple{Dest: 3, SourceTask: 1, Stream: "default", Values: []any{t.word, t.count, t.ts}})
+	// The sender holds each tuple's values as a runtime tuple does, and
+	// writes them into the frame as a worker does (runtime/worker.go,
+	// sendRemote).
+	vals := make([][]any, len(tuples))
+	for i, t := range tuples {
+		vals[i] = []any{t.word, t.count, t.ts}
+	}
+	write := func(w *wire.BatchWriter) error {
+		for _, v := range vals {
+			if err := w.Tuple(3, 1, "default", v, nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	var decoded, bad atomic.Int64
 	want := batchChecksum(tuples)
@@ -284,7 +296,7 @@ func benchGale(b *testing.B, lazy bool) {
 	start, cpu0 := time.Now(), cpuTime()
 	sent := 0
 	for b.Loop() {
-		if err := c.Send(ctx, &batch); err != nil {
+		if err := c.SendWith(ctx, write); err != nil {
 			b.Fatal(err)
 		}
 		sent += len(tuples)

@@ -277,90 +277,202 @@ func (e *Encoder) writeValue(v any, depth int) error {
 	return nil
 }
 
-// sameRun reports whether tuple u continues the run of tuple t: same
-// destination, source task, stream and tracking.
-func sameRun(t, u *Tuple) bool {
-	return u.Dest == t.Dest && u.SourceTask == t.SourceTask && (len(u.Edges) > 0) == (len(t.Edges) > 0) &&
-		len(u.Stream) == len(t.Stream) && (unsafe.StringData(u.Stream) == unsafe.StringData(t.Stream) || u.Stream == t.Stream)
+// BatchWriter appends a batch frame item by item, without a [Batch]: a
+// sender that holds its tuples in another form (the runtime's tuples)
+// encodes them straight into the frame. [AppendBatch] is written on it.
+// Consecutive tuples with the same destination, source task, stream and
+// tracking go into one run item. The zero value is not ready: call Begin.
+type BatchWriter struct {
+	b     []byte
+	start int // where the frame starts in b
+	items int // wire items begun
+
+	// The open run, if inRun.
+	inRun   bool
+	tracked bool
+	dest    int32
+	source  int32
+	stream  string
+	list    int // offset of the run's tuple list header
+	tuples  int // tuples in the run
 }
 
-// appendRun appends the run of tuples that starts at items[0] (the tuple
-// items that follow it while sameRun holds) as one run item: [kind, dest,
-// source, stream, tracked, tuples], where tuples lists each tuple's value
-// list, followed by its edge list when tracked. It returns how many items
-// the run took.
-//
-// It works on a local slice, not through an Encoder, so that the hot path
-// stores no slice header through a pointer (each such store costs a write
-// barrier while the garbage collector marks). The common value types are
-// appended inline; the rest go through writeValue.
-func appendRun(b []byte, items []Item) ([]byte, int, error) {
-	h := &items[0].Tuple
-	tracked := len(h.Edges) > 0
+// Begin starts a batch frame at the end of dst.
+func (w *BatchWriter) Begin(dst []byte) {
+	// The item count is patched in by Finish: runs count once.
+	*w = BatchWriter{b: append(dst, byte(KindBatch), mpArray32, 0, 0, 0, 0), start: len(dst)}
+}
+
+// Len returns the bytes written so far, dst included.
+func (w *BatchWriter) Len() int { return len(w.b) }
+
+// Finish ends the frame and returns dst with the frame appended.
+func (w *BatchWriter) Finish() []byte {
+	w.closeRun()
+	binary.BigEndian.PutUint32(w.b[w.start+2:], uint32(w.items))
+	return w.b
+}
+
+// inRunOf reports whether a tuple with these fields continues the open
+// run.
+func (w *BatchWriter) inRunOf(dest, source int32, stream string, tracked bool) bool {
+	return w.inRun && dest == w.dest && source == w.source && tracked == w.tracked && len(stream) == len(w.stream) &&
+		(unsafe.StringData(stream) == unsafe.StringData(w.stream) || stream == w.stream)
+}
+
+// openRun closes the open run, if any, and opens one for these tuple
+// fields.
+func (w *BatchWriter) openRun(dest, source int32, stream string, tracked bool) {
+	w.closeRun()
 	tb := byte(mpFalse)
 	if tracked {
 		tb = mpTrue
 	}
-	if uint32(h.Dest) <= 0x7f && uint32(h.SourceTask) <= 0x7f && len(h.Stream) <= 31 {
-		b = append(b, 0x96, byte(KindRun), byte(h.Dest), byte(h.SourceTask), 0xa0|byte(len(h.Stream)))
-		b = append(b, h.Stream...)
-		b = append(b, tb)
+	b := w.b
+	if uint32(dest) <= 0x7f && uint32(source) <= 0x7f && len(stream) <= 31 {
+		b = append(b, 0x96, byte(KindRun), byte(dest), byte(source), 0xa0|byte(len(stream)))
+		b = append(b, stream...)
 	} else {
 		b = append(b, 0x96, byte(KindRun))
-		b = appendInt(b, int64(h.Dest))
-		b = appendInt(b, int64(h.SourceTask))
-		b = appendString(b, h.Stream)
-		b = append(b, tb)
+		b = appendInt(b, int64(dest))
+		b = appendInt(b, int64(source))
+		b = appendString(b, stream)
 	}
-	// The tuple list's length is patched in once the run ends.
-	hdr := len(b)
-	b = append(b, mpArray32, 0, 0, 0, 0)
-	n := 0
-	for ; n < len(items); n++ {
-		it := &items[n]
-		if it.Kind != KindTuple || !sameRun(h, &it.Tuple) {
-			break
-		}
-		t := &it.Tuple
-		if t.Values == nil && t.Raw.n > 0 {
-			b = appendArrayHeader(b, t.Raw.n)
-			b = append(b, t.Raw.b...)
-		} else {
-			b = appendArrayHeader(b, len(t.Values))
-			for _, v := range t.Values {
-				// Compare type words rather than use a type switch, which
-				// would load each type's hash from its descriptor first:
-				// one dependent load less per value.
-				switch e := (*eface)(unsafe.Pointer(&v)); e.typ {
-				case stringType:
-					b = appendString(b, *(*string)(e.data))
-				case int64Type:
-					b = appendInt(b, *(*int64)(e.data))
-				case intType:
-					b = appendInt(b, int64(*(*int)(e.data)))
-				default:
-					e := Encoder{B: b}
-					if err := e.writeValue(v, 1); err != nil {
-						return b, n, fmt.Errorf("wire: stream %s from task %d: %w", t.Stream, t.SourceTask, err)
-					}
-					b = e.B
-				}
-			}
-		}
-		if tracked {
-			b = appendArrayHeader(b, 2*len(t.Edges))
-			for _, ed := range t.Edges {
-				b = appendUint(b, ed.Root)
-				b = appendUint(b, ed.ID)
-			}
-		}
+	b = append(b, tb)
+	// The tuple list's length is patched in when the run closes.
+	w.list = len(b)
+	w.b = append(b, mpArray32, 0, 0, 0, 0)
+	w.inRun, w.tracked, w.dest, w.source, w.stream, w.tuples = true, tracked, dest, source, stream, 0
+	w.items++
+}
+
+func (w *BatchWriter) closeRun() {
+	if !w.inRun {
+		return
 	}
-	elems := n
-	if tracked {
+	elems := w.tuples
+	if w.tracked {
 		elems *= 2
 	}
-	binary.BigEndian.PutUint32(b[hdr+1:], uint32(elems))
-	return b, n, nil
+	binary.BigEndian.PutUint32(w.b[w.list+1:], uint32(elems))
+	w.inRun, w.stream = false, ""
+}
+
+// Tuple appends a tuple. On error (a value even the fallback cannot
+// encode) nothing of the tuple is written.
+func (w *BatchWriter) Tuple(dest, source int32, stream string, values []any, edges []Edge) error {
+	tracked := len(edges) > 0
+	if !w.inRunOf(dest, source, stream, tracked) {
+		w.openRun(dest, source, stream, tracked)
+	}
+	// The values are appended inline, to a local slice (see appendValue).
+	b := w.b
+	if len(values) <= 15 {
+		b = append(b, 0x90|byte(len(values)))
+	} else {
+		b = appendArrayHeader(b, len(values))
+	}
+	for _, v := range values {
+		// Compare type words rather than use a type switch, which would
+		// load each type's hash from its descriptor first: one dependent
+		// load less per value.
+		switch e := (*eface)(unsafe.Pointer(&v)); e.typ {
+		case stringType:
+			b = appendString(b, *(*string)(e.data))
+		case int64Type:
+			b = appendInt(b, *(*int64)(e.data))
+		case intType:
+			b = appendInt(b, int64(*(*int)(e.data)))
+		default:
+			var err error
+			if b, err = appendValue(b, v); err != nil {
+				return tupleErr(stream, source, err)
+			}
+		}
+	}
+	if tracked {
+		b = appendEdges(b, edges)
+	}
+	w.b = b
+	w.tuples++
+	return nil
+}
+
+// tupleErr wraps an encoding error with the tuple's stream and source. It
+// is a function of its own to keep the formatting off Tuple's hot path.
+//
+//go:noinline
+func tupleErr(stream string, source int32, err error) error {
+	return fmt.Errorf("wire: stream %s from task %d: %w", stream, source, err)
+}
+
+// StringTuple appends a tuple whose one value is s, with no []any to hold
+// it.
+func (w *BatchWriter) StringTuple(dest, source int32, stream string, s string, edges []Edge) {
+	if tracked := len(edges) > 0; !w.inRunOf(dest, source, stream, tracked) {
+		w.openRun(dest, source, stream, tracked)
+	}
+	b := appendString(append(w.b, 0x91), s)
+	if w.tracked {
+		b = appendEdges(b, edges)
+	}
+	w.b = b
+	w.tuples++
+}
+
+// RawTuple appends a tuple whose values are still encoded, as a lazy
+// [Decoder] left them: forwarding costs a copy, not a re-encode.
+func (w *BatchWriter) RawTuple(dest, source int32, stream string, raw RawValues, edges []Edge) {
+	if tracked := len(edges) > 0; !w.inRunOf(dest, source, stream, tracked) {
+		w.openRun(dest, source, stream, tracked)
+	}
+	b := append(appendArrayHeader(w.b, raw.n), raw.b...)
+	if w.tracked {
+		b = appendEdges(b, edges)
+	}
+	w.b = b
+	w.tuples++
+}
+
+// Item appends any item: a tuple as Tuple or RawTuple do (from its Raw
+// when its Values are nil), any other in its own encoding.
+func (w *BatchWriter) Item(it *Item) error {
+	if it.Kind == KindTuple {
+		t := &it.Tuple
+		if t.Values == nil && t.Raw.n > 0 {
+			w.RawTuple(t.Dest, t.SourceTask, t.Stream, t.Raw, t.Edges)
+			return nil
+		}
+		return w.Tuple(t.Dest, t.SourceTask, t.Stream, t.Values, t.Edges)
+	}
+	w.closeRun()
+	e := Encoder{B: w.b}
+	if err := e.writeItem(it); err != nil {
+		return err
+	}
+	w.b = e.B
+	w.items++
+	return nil
+}
+
+// appendValue appends a value of a type the hot loops do not handle
+// inline. They work on a local slice, not through an Encoder, so that they
+// store no slice header through a pointer (each such store costs a write
+// barrier while the garbage collector marks).
+func appendValue(b []byte, v any) ([]byte, error) {
+	e := Encoder{B: b}
+	err := e.writeValue(v, 1)
+	return e.B, err
+}
+
+// appendEdges appends a tracked tuple's edge list.
+func appendEdges(b []byte, edges []Edge) []byte {
+	b = appendArrayHeader(b, 2*len(edges))
+	for _, ed := range edges {
+		b = appendUint(b, ed.Root)
+		b = appendUint(b, ed.ID)
+	}
+	return b
 }
 
 func appendArrayHeader(b []byte, n int) []byte {
@@ -435,25 +547,12 @@ func AppendFrame(dst []byte, f *Frame) ([]byte, error) {
 // Consecutive tuples with the same destination, source task, stream and
 // tracking travel as one run item, which names them once.
 func AppendBatch(dst []byte, b *Batch) ([]byte, error) {
-	// The item count is patched in at the end: runs count once.
-	buf := append(dst, byte(KindBatch), mpArray32, 0, 0, 0, 0)
-	items, n := b.Items, 0
-	for i := 0; i < len(items); n++ {
-		var err error
-		if items[i].Kind == KindTuple {
-			var k int
-			buf, k, err = appendRun(buf, items[i:])
-			i += k
-		} else {
-			e := Encoder{B: buf}
-			err = e.writeItem(&items[i])
-			buf = e.B
-			i++
-		}
-		if err != nil {
+	var w BatchWriter
+	w.Begin(dst)
+	for i := range b.Items {
+		if err := w.Item(&b.Items[i]); err != nil {
 			return dst, err
 		}
 	}
-	binary.BigEndian.PutUint32(buf[len(dst)+2:], uint32(n))
-	return buf, nil
+	return w.Finish(), nil
 }

@@ -2,6 +2,8 @@ package wire
 
 import (
 	"bytes"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -92,5 +94,64 @@ func TestReusedFrameDecodesRuns(t *testing.T) {
 		if !framesEqual(in, &out) {
 			t.Fatalf("frame %d:\n got %+v\nwant %+v", i, out, *in)
 		}
+	}
+}
+
+// TestBatchWriter writes tuples in each of the forms the runtime holds
+// them (values, an unboxed string, values still encoded) and a control
+// item, and checks the frame decodes to the batch they stand for. A tuple
+// whose value cannot be encoded is refused and leaves nothing behind.
+func TestBatchWriter(t *testing.T) {
+	fwd := batchOf(Item{Kind: KindTuple, Tuple: Tuple{Dest: 9, SourceTask: 9, Stream: "x", Values: []any{"fwd", int64(-3)}}})
+	fb, err := AppendFrame(nil, fwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Decoder{Lazy: true}
+	var lazy Frame
+	if err := d.DecodeOwned(fb, &lazy); err != nil {
+		t.Fatal(err)
+	}
+	raw := lazy.Batch.Items[0].Tuple.Raw
+
+	edges := []Edge{{Root: 1, ID: 2}}
+	want := batchOf(
+		Item{Kind: KindTuple, Tuple: Tuple{Dest: 3, SourceTask: 1, Stream: "default", Values: []any{"a", int64(1)}}},
+		Item{Kind: KindTuple, Tuple: Tuple{Dest: 3, SourceTask: 1, Stream: "default", Values: []any{"b"}}},
+		Item{Kind: KindTuple, Tuple: Tuple{Dest: 3, SourceTask: 1, Stream: "default", Values: []any{"fwd", int64(-3)}}},
+		Item{Kind: KindTuple, Tuple: Tuple{Dest: 3, SourceTask: 1, Stream: "default", Values: []any{"c"}, Edges: edges}},
+		Item{Kind: KindTuple, Tuple: Tuple{Dest: 3, SourceTask: 1, Stream: "default", Values: []any{"fwd", int64(-3)}, Edges: edges}},
+		Item{Kind: KindWatermark, Watermark: Watermark{Time: 5, SourceTask: 1, Dest: 3}},
+		Item{Kind: KindTuple, Tuple: Tuple{Dest: 4, SourceTask: 1, Stream: "default", Values: []any{"d", 2.5}}},
+	)
+	var w BatchWriter
+	w.Begin([]byte("prefix"))
+	if err := w.Tuple(3, 1, "default", []any{"a", 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.StringTuple(3, 1, "default", "b", nil)
+	w.RawTuple(3, 1, "default", raw, nil)
+	w.StringTuple(3, 1, "default", "c", edges)
+	w.RawTuple(3, 1, "default", raw, edges)
+	err = w.Tuple(3, 1, "default", []any{"bad", make(chan int)}, nil)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "stream default from task 1") {
+		t.Fatalf("unencodable value: err %v, want ErrUnsupported naming the stream and task", err)
+	}
+	if err := w.Item(&want.Batch.Items[5]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Tuple(4, 1, "default", []any{"d", 2.5}, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := w.Finish()
+	if string(b[:6]) != "prefix" {
+		t.Fatalf("Finish lost the bytes before the frame: %q", b[:6])
+	}
+	var got Frame
+	if err := DecodeFrame(b[6:], &got); err != nil {
+		t.Fatal(err)
+	}
+	if !framesEqual(want, &got) {
+		t.Fatalf("frame:\n got %+v\nwant %+v", got, *want)
 	}
 }
