@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -78,19 +79,103 @@ func batchChecksum(ts []benchTuple) int64 {
 //
 //	go test -run '^$' -bench Transport ./runtime/...
 func BenchmarkTransport(b *testing.B) {
-	b.Run("wire-baseline", benchBaseline)
-	b.Run("gale", func(b *testing.B) { benchGale(b, true) })
-	b.Run("gale-values", func(b *testing.B) { benchGale(b, false) })
+	b.Run("wire-baseline", func(b *testing.B) { benchPipe(b, newBaselinePipe(b)) })
+	b.Run("gale", func(b *testing.B) { benchPipe(b, newGalePipe(b, true)) })
+	b.Run("gale-values", func(b *testing.B) { benchPipe(b, newGalePipe(b, false)) })
 }
 
-func benchBaseline(b *testing.B) {
+// BenchmarkTransportRatio runs the wire baseline and gale in turn inside
+// every iteration, ratioFrames frames each over links set up once, so that
+// a change in the machine's load hits both alike; it reports each one's
+// tuples/s over the whole run and gale's as a fraction of the baseline's.
+//
+//	go test -run '^$' -bench TransportRatio -count 5 ./runtime/transport/
+func BenchmarkTransportRatio(b *testing.B) {
+	const ratioFrames = 2000
+	base, gale := newBaselinePipe(b), newGalePipe(b, true)
+	var tBase, tGale time.Duration
+	for b.Loop() {
+		tBase += base.run(b, ratioFrames)
+		tGale += gale.run(b, ratioFrames)
+	}
+	base.close(b)
+	gale.close(b)
+	n := float64(b.N * ratioFrames * benchBatchSize)
+	b.ReportMetric(n/tBase.Seconds(), "baseline-tuples/s")
+	b.ReportMetric(n/tGale.Seconds(), "gale-tuples/s")
+	b.ReportMetric(tBase.Seconds()/tGale.Seconds(), "gale/baseline")
+}
+
+// pipe is one of the benchmark's links: a sender and a receiver in this
+// process, connected over loopback TCP.
+type pipe struct {
+	send    func() error // sends one frame of benchBatchSize tuples
+	flush   func() error // pushes out what send buffered
+	stop    func() error // closes both ends; the receiver's error, if any
+	decoded atomic.Int64 // tuples the receiver has read
+	bad     atomic.Int64 // frames the receiver read wrong
+}
+
+// run sends frames frames and waits until the receiver has read them.
+func (p *pipe) run(b *testing.B, frames int) time.Duration {
+	start := time.Now()
+	want := p.decoded.Load() + int64(frames*benchBatchSize)
+	for range frames {
+		if err := p.send(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p.wait(b, want)
+	return time.Since(start)
+}
+
+// wait flushes the sender and waits until the receiver has read n tuples.
+func (p *pipe) wait(b *testing.B, n int64) {
+	if err := p.flush(); err != nil {
+		b.Fatal(err)
+	}
+	for p.decoded.Load() < n {
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+func (p *pipe) close(b *testing.B) {
+	if err := p.stop(); err != nil {
+		b.Fatal(err)
+	}
+	if p.bad.Load() != 0 {
+		b.Fatalf("%d frames decoded wrong", p.bad.Load())
+	}
+}
+
+// benchPipe measures one pipe: throughput counts from the first send until
+// the receiver has read the last tuple.
+func benchPipe(b *testing.B, p *pipe) {
+	b.ReportAllocs()
+	start, cpu0 := time.Now(), cpuTime()
+	sent := 0
+	for b.Loop() {
+		if err := p.send(); err != nil {
+			b.Fatal(err)
+		}
+		sent += benchBatchSize
+	}
+	p.wait(b, int64(sent))
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	p.close(b)
+	b.ReportMetric(float64(sent)/elapsed.Seconds(), "tuples/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(sent), "cpu-ns/tuple")
+}
+
+// newBaselinePipe is the wire baseline: see BenchmarkTransport.
+func newBaselinePipe(b *testing.B) *pipe {
 	tuples := benchTuples()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	var decoded, bad atomic.Int64
+	p := &pipe{}
 	want := batchChecksum(tuples)
 	recvDone := make(chan error, 1)
 	go func() {
@@ -122,9 +207,9 @@ func benchBaseline(b *testing.B) {
 				return
 			}
 			if batchChecksum(out[:n]) != want {
-				bad.Add(1)
+				p.bad.Add(1)
 			}
-			decoded.Add(int64(n))
+			p.decoded.Add(int64(n))
 		}
 	}()
 	nc, err := net.Dial("tcp", ln.Addr().String())
@@ -133,36 +218,21 @@ func benchBaseline(b *testing.B) {
 	}
 	bw := bufio.NewWriterSize(nc, 64<<10)
 	frame := make([]byte, 0, 64<<10)
-	b.ReportAllocs()
-	start, cpu0 := time.Now(), cpuTime()
-	sent := 0
-	for b.Loop() {
+	p.send = func() error {
 		frame = append(frame[:0], 0, 0, 0, 0)
 		for i := range tuples {
 			frame = baselineEncode(frame, &tuples[i])
 		}
 		binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
-		if _, err := bw.Write(frame); err != nil {
-			b.Fatal(err)
-		}
-		sent += len(tuples)
+		_, err := bw.Write(frame)
+		return err
 	}
-	if err := bw.Flush(); err != nil {
-		b.Fatal(err)
+	p.flush = bw.Flush
+	p.stop = func() error {
+		nc.Close()
+		return <-recvDone
 	}
-	for decoded.Load() < int64(sent) {
-		time.Sleep(50 * time.Microsecond)
-	}
-	elapsed, cpu := time.Since(start), cpuTime()-cpu0
-	nc.Close()
-	if err := <-recvDone; err != nil {
-		b.Fatal(err)
-	}
-	if bad.Load() != 0 {
-		b.Fatalf("%d frames decoded wrong", bad.Load())
-	}
-	b.ReportMetric(float64(sent)/elapsed.Seconds(), "tuples/s")
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(sent), "cpu-ns/tuple")
+	return p
 }
 
 // cpuTime returns the CPU time this process has used, user and system. The
@@ -222,7 +292,8 @@ func baselineDecode(buf []byte, out []benchTuple) (int, error) {
 	return n, nil
 }
 
-func benchGale(b *testing.B, lazy bool) {
+// newGalePipe is gale, or gale-values unless lazy: see BenchmarkTransport.
+func newGalePipe(b *testing.B, lazy bool) *pipe {
 	tuples := benchTuples()
 	// The sender holds each tuple's values as a runtime tuple does, and
 	// writes them into the frame as a worker does (runtime/worker.go,
@@ -239,7 +310,7 @@ func benchGale(b *testing.B, lazy bool) {
 		}
 		return nil
 	}
-	var decoded, bad atomic.Int64
+	p := &pipe{}
 	want := batchChecksum(tuples)
 	opts := Options{
 		Topology:   "bench",
@@ -255,7 +326,7 @@ func benchGale(b *testing.B, lazy bool) {
 					count, err2 := wt.Raw.Int64At(1)
 					ts, err3 := wt.Raw.Int64At(2)
 					if err1 != nil || err2 != nil || err3 != nil {
-						bad.Add(1)
+						p.bad.Add(1)
 						continue
 					}
 					sum += checksum(word, count, ts)
@@ -263,51 +334,38 @@ func benchGale(b *testing.B, lazy bool) {
 				}
 				vals := wt.Values
 				if len(vals) != 3 {
-					bad.Add(1)
+					p.bad.Add(1)
 					continue
 				}
 				word, ok1 := vals[0].(string)
 				count, ok2 := vals[1].(int64)
 				ts, ok3 := vals[2].(int64)
 				if !ok1 || !ok2 || !ok3 {
-					bad.Add(1)
+					p.bad.Add(1)
 					continue
 				}
 				sum += checksum(word, count, ts)
 			}
 			if sum != want {
-				bad.Add(1)
+				p.bad.Add(1)
 			}
-			decoded.Add(int64(len(b.Items)))
+			p.decoded.Add(int64(len(b.Items)))
 		},
 	}
 	srv, err := Listen("127.0.0.1:0", opts)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer srv.Close()
 	c, err := Dial(b.Context(), srv.Addr().String(), opts)
 	if err != nil {
+		srv.Close()
 		b.Fatal(err)
 	}
-	defer c.Close()
 	ctx := b.Context()
-	b.ReportAllocs()
-	start, cpu0 := time.Now(), cpuTime()
-	sent := 0
-	for b.Loop() {
-		if err := c.SendWith(ctx, write); err != nil {
-			b.Fatal(err)
-		}
-		sent += len(tuples)
+	p.send = func() error { return c.SendWith(ctx, write) }
+	p.flush = func() error { return nil } // Send writes at once
+	p.stop = func() error {
+		return errors.Join(c.Close(), srv.Close())
 	}
-	for decoded.Load() < int64(sent) {
-		time.Sleep(50 * time.Microsecond)
-	}
-	elapsed, cpu := time.Since(start), cpuTime()-cpu0
-	if bad.Load() != 0 {
-		b.Fatalf("%d frames decoded wrong", bad.Load())
-	}
-	b.ReportMetric(float64(sent)/elapsed.Seconds(), "tuples/s")
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(sent), "cpu-ns/tuple")
+	return p
 }
