@@ -289,17 +289,6 @@ var (
 	_ = [1]struct{}{}[unsafe.Offsetof(edge{}.root)-unsafe.Offsetof(wire.Edge{}.Root)]
 )
 
-func (r *remote) send(e *executor, dst topology.TaskID, b *wire.Batch) bool {
-	return r.sendWith(e, dst, func(w *wire.BatchWriter) error {
-		for i := range b.Items {
-			if err := w.Item(&b.Items[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 // sendWith sends one frame, written by write, to task dst's worker; see
 // transport.Client.SendWith.
 func (r *remote) sendWith(e *executor, dst topology.TaskID, write func(*wire.BatchWriter) error) bool {

@@ -271,24 +271,6 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func rawHandshakeAs(t *testing.T, addr string, worker int) net.Conn {
-	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	nc.Write(rawFrame(t, &wire.Frame{Kind: wire.KindHello, Hello: wire.Hello{Topology: testTopology, Worker: worker}}))
-	fr := &frameReader{r: nc}
-	for range 2 {
-		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := fr.next(handshakeFrameLimit); err != nil {
-			t.Fatalf("handshake: %v", err)
-		}
-	}
-	return nc
-}
-
 func TestHandshakeRefused(t *testing.T) {
 	tests := []struct {
 		name   string

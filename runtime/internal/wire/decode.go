@@ -95,15 +95,6 @@ func errBad(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
 }
 
-// peekByte returns the next byte without consuming it, or 0xc1 (a byte
-// msgpack never uses) at the end of the input.
-func (d *Decoder) peekByte() byte {
-	if d.off >= len(d.b) {
-		return 0xc1
-	}
-	return d.b[d.off]
-}
-
 func (d *Decoder) readByte() (byte, error) {
 	if d.off >= len(d.b) {
 		return 0, errTrunc("missing value")
@@ -756,25 +747,6 @@ func (d *Decoder) readValues(vals []any) error {
 	return nil
 }
 
-// checkValues validates n values without decoding them: it applies every
-// check readValues does (so decoding them later cannot fail) but boxes and
-// allocates nothing, except for values that take the msgpack fallback.
-func (d *Decoder) checkValues(n int) error {
-	for range n {
-		if size := d.scalarSize(); size > 0 {
-			d.off += size
-			continue
-		}
-		d.discard = true
-		_, err := d.readValue(1)
-		d.discard = false
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // scalarSizes maps a format byte to the encoded size of a scalar that needs
 // no further checks (nil, bool, integer, float, fixstr), or 0.
 var scalarSizes = func() (t [256]uint8) {
@@ -797,13 +769,8 @@ var scalarSizes = func() (t [256]uint8) {
 	return t
 }()
 
-// scalarSize returns the encoded size of the value at d.off if it is a
-// scalar that needs no further checks and lies wholly within the input, or 0.
-func (d *Decoder) scalarSize() int {
-	return scalarLen(d.b, d.off)
-}
-
-// scalarLen is scalarSize for the value at b[off].
+// scalarLen returns the encoded size of the value at b[off] if it is a
+// scalar that needs no further checks and lies wholly within b, or 0.
 func scalarLen(b []byte, off int) int {
 	if off < 0 || off >= len(b) {
 		return 0
