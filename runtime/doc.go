@@ -105,7 +105,9 @@
 // receiving component gets its own link from each worker, so that blocked
 // links wait only on components downstream and cannot deadlock; tracking
 // traffic has a link of its own and never waits on a task's goroutine.
-// Every worker runs ackers for its own spouts.
+// Every worker runs ackers for its own spouts. A task sending to another
+// worker writes its batch's tuples straight into the frame, in the form
+// it holds them (values, an unboxed string), on its own goroutine.
 //
 // A received tuple's values stay encoded: the transport validates the
 // frame but decodes no values, and the tuple handed to the receiving task
