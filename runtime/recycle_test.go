@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,5 +143,94 @@ func TestFreeTuplesKeepNoValues(t *testing.T) {
 	e.recycle(kept)
 	if len(e.freeing) != 1 || e.freeing[0].Vals != nil {
 		t.Errorf("a tuple recycled outside a batch still holds its values")
+	}
+}
+
+// TestRemoteTuplesKeptUntilAckedAreNotRecycled is the test above for
+// tuples from another worker, which their receiving task recycles too: a
+// bolt holds every third one until it acks them in a bunch, and reads
+// their values intact, while the others, acked at once, come back as the
+// tuples it emits to a sink task in its own worker. The sink checks that
+// they do (or the test would prove nothing) and that they carry what was
+// emitted.
+func TestRemoteTuplesKeptUntilAckedAreNotRecycled(t *testing.T) {
+	const n = 5000
+	var mu sync.Mutex
+	var bad []string
+	received := map[*tuple]bool{} // remote tuples hold executed, by address
+	var seen, sunk, reused atomic.Int64
+	hold := func() topology.Bolt {
+		type kept struct {
+			t topology.Tuple
+			n int64
+		}
+		var held []kept
+		return &funcBolt{exec: func(tp topology.Tuple, out topology.Emitter) error {
+			v := tp.Int64("n")
+			mu.Lock()
+			received[tp.(*tuple)] = true
+			mu.Unlock()
+			seen.Add(1)
+			out.Emit(topology.Values{-v})
+			if v%3 != 0 {
+				out.Ack(tp)
+				return nil
+			}
+			held = append(held, kept{tp, v})
+			if len(held) < 50 && v < n-3 {
+				return nil
+			}
+			for _, k := range held {
+				if got := k.t.Int64("n"); got != k.n || k.t.Source() != "seq" {
+					mu.Lock()
+					bad = append(bad, fmt.Sprintf("kept tuple %d reads %d from %s", k.n, got, k.t.Source()))
+					mu.Unlock()
+				}
+				out.Ack(k.t)
+			}
+			held = held[:0]
+			return nil
+		}}
+	}
+	sink := func() topology.Bolt {
+		return &funcBolt{exec: func(tp topology.Tuple, out topology.Emitter) error {
+			if v := tp.Int64("m"); v > 0 || v <= -n || tp.Source() != "hold" {
+				mu.Lock()
+				bad = append(bad, fmt.Sprintf("sink got %d from %s", v, tp.Source()))
+				mu.Unlock()
+			}
+			mu.Lock()
+			if received[tp.(*tuple)] {
+				reused.Add(1)
+			}
+			mu.Unlock()
+			sunk.Add(1)
+			out.Ack(tp)
+			return nil
+		}}
+	}
+	b := topology.NewBuilder("recycle-remote")
+	b.SetConfig(topology.Config{Guarantee: topology.AtMostOnce})
+	b.SetSpout("seq", seqFactory(n, false, newSpoutRecord()), 1).Output("n") // task 1: worker 1
+	b.SetBolt("hold", hold, 1).ShuffleFrom("seq").Output("m")                // task 2: worker 0
+	b.SetBolt("sink", sink, 2).ShuffleFrom("hold")                           // tasks 3, 4: workers 1, 0
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := startWorkers(t, topo, 2)
+	if ls[0].isLocal(1) || !ls[0].isLocal(2) || !ls[0].isLocal(4) {
+		t.Fatal("placement: want seq in worker 1, hold and one sink task in worker 0")
+	}
+	eventually(t, 20*time.Second, "every tuple executed and sunk", func() bool {
+		return seen.Load() == n && sunk.Load() == n
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range bad {
+		t.Error(s)
+	}
+	if reused.Load() == 0 {
+		t.Error("no tuple hold received from the other worker came back as one it emitted: nothing was recycled")
 	}
 }

@@ -239,8 +239,10 @@ func (t *tuple) BytesAt(i int) []byte {
 // or failed it, so once both Execute returned and the tuple was acked or
 // failed, the receiving task puts it back for the next emit, which spares
 // the allocation and the garbage collection of one tuple per emitted tuple.
-// A tuple sent to several tasks (own false) is never recycled, nor one that
-// came from another worker or a tick.
+// A tuple sent to several tasks (own false) is never recycled, nor a tick.
+// One that came from another worker is, by its receiving task, for that
+// task's own emits: it then stops pointing into its frame (dropValues) when
+// an emitter takes it.
 //
 // Tuples travel from the emitting task to the receiving one in batches, and
 // back in chunks through tuplePool: the receiver collects freed tuples in the

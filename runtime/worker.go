@@ -419,9 +419,10 @@ type inbound struct {
 	left int
 	// tuples and raws are the slabs the batch's tuples and their encoded
 	// values are taken from, in order: two allocations per batch rather
-	// than one or two per tuple. Remote tuples are never recycled (see
-	// recycle), so a slab is garbage once its tuples are. The tuples of a
-	// slab are adjacent in memory, as a local batch's are (see takeTuple).
+	// than one or two per tuple. The receiving tasks recycle the tuples
+	// (see recycle), so a slab lives as long as one of its tuples is in
+	// use, here or as an emitted tuple. The tuples of a slab are adjacent
+	// in memory, as a local batch's are (see takeTuple).
 	tuples []tuple
 	raws   []wire.RawValues
 	// The origin of the last tuple, which the next one most likely shares.
@@ -451,7 +452,9 @@ func (r *remote) tuple(in *inbound, wt *wire.Tuple) (*tuple, error) {
 	}
 	t := &in.tuples[0]
 	in.tuples = in.tuples[1:]
-	t.Origin, t.SourceTaskID, t.Vals = origin, src, wt.Values
+	// A tuple from another worker has one receiving task here, which
+	// recycles it for its own emits once it is done with it.
+	t.Origin, t.SourceTaskID, t.Vals, t.own = origin, src, wt.Values, true
 	if wt.Values == nil {
 		if len(in.raws) == 0 {
 			in.raws = make([]wire.RawValues, in.left+1)
