@@ -75,6 +75,32 @@ func rawCases() []rawCase {
 	}
 }
 
+// rawFixture is the tuple of every rawCases value, as it travels: its
+// values, field names (extra ones appended), origin, encoded frame, and the
+// values an eager decoder makes of the frame.
+type rawFixture struct {
+	cases   []rawCase
+	vals    []any
+	origin  *topology.Origin
+	frame   []byte
+	decoded []any
+}
+
+func newRawFixture(t *testing.T, extraFields ...string) rawFixture {
+	t.Helper()
+	f := rawFixture{cases: rawCases()}
+	f.vals = make([]any, len(f.cases))
+	fields := make(topology.Fields, len(f.cases))
+	for i, c := range f.cases {
+		f.vals[i], fields[i] = c.v, c.name
+	}
+	fields = append(fields, extraFields...)
+	f.origin = &topology.Origin{Component: "src", Stream: "default", Fields: fields}
+	f.frame = encodeTuple(t, f.vals)
+	f.decoded = receiveEager(t, f.frame)
+	return f
+}
+
 // encodeTuple encodes values as one tuple of a batch frame.
 func encodeTuple(t testing.TB, values []any) []byte {
 	t.Helper()
@@ -241,19 +267,10 @@ func asError(p any) error {
 // lazy); only the latter also has the same FieldError.Got, since decoding
 // changes types there (an int8 comes back an int64, a time in UTC).
 func TestRawGettersMatchTupleData(t *testing.T) {
-	cases := rawCases()
-	vals := make([]any, len(cases))
-	fields := make(topology.Fields, len(cases))
-	for i, c := range cases {
-		vals[i], fields[i] = c.v, c.name
-	}
 	// The stream declares one field more than the tuple has values.
-	fields = append(fields, "undelivered")
-	origin := &topology.Origin{Component: "src", Stream: "default", Fields: fields}
-
-	frame := encodeTuple(t, vals)
+	fx := newRawFixture(t, "undelivered")
+	cases, vals, origin, frame, decoded := fx.cases, fx.vals, fx.origin, fx.frame, fx.decoded
 	raw := receiveLazy(t, frame)
-	decoded := receiveEager(t, frame)
 	if raw.Len() != len(vals) || len(decoded) != len(vals) {
 		t.Fatalf("%d raw and %d decoded values of %d", raw.Len(), len(decoded), len(vals))
 	}
@@ -262,7 +279,7 @@ func TestRawGettersMatchTupleData(t *testing.T) {
 	asDecoded := &topology.TupleData{Origin: origin, SourceTaskID: 1, Vals: decoded}
 	asEmitted := &topology.TupleData{Origin: origin, SourceTaskID: 1, Vals: vals}
 
-	calls := getterCalls(fields, len(vals))
+	calls := getterCalls(origin.Fields, len(vals))
 	for _, c := range calls {
 		t.Run("decoded/"+c.name, func(t *testing.T) { checkSame(t, c, remote, asDecoded, true) })
 		t.Run("emitted/"+c.name, func(t *testing.T) { checkSame(t, c, remote, asEmitted, false) })
@@ -299,15 +316,8 @@ func TestRawGettersMatchTupleData(t *testing.T) {
 // TestRawValueAndGet checks Value and Get on a remote tuple, each on a
 // fresh one, since both materialize the values.
 func TestRawValueAndGet(t *testing.T) {
-	cases := rawCases()
-	vals := make([]any, len(cases))
-	fields := make(topology.Fields, len(cases))
-	for i, c := range cases {
-		vals[i], fields[i] = c.v, c.name
-	}
-	origin := &topology.Origin{Component: "src", Stream: "default", Fields: fields}
-	frame := encodeTuple(t, vals)
-	decoded := receiveEager(t, frame)
+	fx := newRawFixture(t)
+	cases, origin, frame, decoded := fx.cases, fx.origin, fx.frame, fx.decoded
 	fresh := func() *tuple {
 		tu := &tuple{TupleData: topology.TupleData{Origin: origin, SourceTaskID: 1}}
 		tu.setRaw(receiveLazy(t, frame))
@@ -417,15 +427,8 @@ func TestRawMaterializeConcurrently(t *testing.T) {
 // same as the fields grouping routed by (times included, though they
 // arrive in UTC: keygroup keys a time by its instant).
 func TestRawTupleKey(t *testing.T) {
-	cases := rawCases()
-	vals := make([]any, len(cases))
-	fields := make(topology.Fields, len(cases))
-	for i, c := range cases {
-		vals[i], fields[i] = c.v, c.name
-	}
-	origin := &topology.Origin{Component: "src", Stream: "default", Fields: fields}
-	frame := encodeTuple(t, vals)
-	decoded := receiveEager(t, frame)
+	fx := newRawFixture(t)
+	cases, vals, origin, frame, decoded := fx.cases, fx.vals, fx.origin, fx.frame, fx.decoded
 	keyOf := func(vs []any, idx []int) []byte {
 		var k []byte
 		for _, i := range idx {
